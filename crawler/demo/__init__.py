@@ -1,0 +1,69 @@
+"""The bundled demo site, served on a loopback port by the command itself.
+
+``python -m crawler run`` with no start URL mirrors real pages of the event
+site (``site/``, CC BY-SA 3.0, see ``site/NOTICE.md``) so that a new user sees
+the whole pipeline work offline in seconds.
+
+The demo crawls the pages under their real address, ``https://thecontext.net/``,
+and :class:`~crawler.demo.routing.DemoRoutingHandler` delivers every request
+of the crawl to this loopback server instead of the network.  So the demo's
+``mirror.db`` holds the URLs a real mirror would (stable from run to run), and
+the news articles the pages cite answer too, offline: the server plays them
+(see :mod:`crawler.demo.sources`).
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+from crawler.demo.sources import answer_source
+
+SITE_DIR = Path(__file__).parent / "site"
+SITE_ORIGIN = "https://thecontext.net"
+START_URL = SITE_ORIGIN + "/index.md"
+ORIGIN_HEADER = "X-Demo-Origin"
+
+
+class _DemoHandler(SimpleHTTPRequestHandler):
+    extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".md": "text/markdown; charset=utf-8"}
+
+    def do_GET(self):
+        origin = self.headers.get(ORIGIN_HEADER, SITE_ORIGIN)
+        if origin == SITE_ORIGIN:
+            return super().do_GET()
+        status, headers, body = answer_source(origin + self.path)
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format, *args):  # the crawl reports progress itself
+        pass
+
+
+class DemoServer:
+    """Serve ``site/`` on 127.0.0.1 from a background thread."""
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0):
+        handler = functools.partial(_DemoHandler, directory=str(SITE_DIR))
+        self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.httpd.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def __enter__(self) -> DemoServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

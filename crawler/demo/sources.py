@@ -1,0 +1,74 @@
+"""How the demo plays the news articles that its pages cite.
+
+The real articles are out of reach offline (and many are gone), so the demo
+server answers for them with small synthetic pages.  Which fate a URL gets is
+decided by a hash of the URL, so it is the same on every run and on every
+machine: most articles are alive, some gone (404 or 410), some moved (301 to
+a live copy), some redirect to their site's home page (a "soft 404"), and a
+few fail with a server error.  The answers are made up; only the URLs are the
+real ones cited by the pages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+from urllib.parse import urlsplit
+
+# (fate, share in percent); the shares add up to 100.
+FATES = [("alive", 60), ("gone", 12), ("removed", 6), ("moved", 10), ("home", 7), ("error", 5)]
+
+
+def fate_of(url: str) -> str:
+    """The demo fate of a cited URL: one of the names in ``FATES``."""
+    bucket = int(hashlib.sha256(url.encode()).hexdigest()[:8], 16) % 100
+    for fate, share in FATES:
+        if bucket < share:
+            return fate
+        bucket -= share
+    return FATES[0][0]
+
+
+def _article(url: str) -> bytes:
+    parts = urlsplit(url)
+    words = [w for w in parts.path.replace("-", "/").replace("_", "/").split("/") if w.isalpha()]
+    title = " ".join(words[-8:]).capitalize() or parts.hostname or "Article"
+    site = parts.hostname or ""
+    text = (
+        f"This is the demo server's stand-in for an article of {site}. "
+        "The real article cannot be reached offline; this page plays it so that "
+        "source checking can be seen working. " * 3
+    )
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>{html.escape(title)} | {html.escape(site)}</title>
+<meta property="og:title" content="{html.escape(title)}">
+<meta property="og:site_name" content="{html.escape(site)}">
+<meta name="description" content="Demo stand-in for {html.escape(url)}">
+<meta property="article:published_time" content="2013-03-27T12:00:00Z">
+</head><body><article><h1>{html.escape(title)}</h1><p>{html.escape(text)}</p></article></body></html>
+"""
+    return page.encode()
+
+
+def answer_source(url: str) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body with which the demo answers a cited URL."""
+    html_type = {"Content-Type": "text/html; charset=utf-8"}
+    path = urlsplit(url).path
+    if path == "/robots.txt":
+        return 404, {"Content-Type": "text/plain"}, b"no robots.txt\n"
+    if path in ("", "/") or path.startswith("/moved/"):
+        return 200, html_type, _article(url)
+    fate = fate_of(url)
+    if fate == "alive":
+        return 200, html_type, _article(url)
+    if fate == "gone":
+        return 404, html_type, b"<html><title>404 Not Found</title><h1>Not Found</h1></html>"
+    if fate == "removed":
+        return 410, html_type, b"<html><title>410 Gone</title><h1>Gone</h1></html>"
+    parts = urlsplit(url)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if fate == "moved":
+        return 301, {"Location": f"{origin}/moved{path}", **html_type}, b""
+    if fate == "home":
+        return 302, {"Location": f"{origin}/", **html_type}, b""
+    return 503, {"Retry-After": "3600", **html_type}, b"<html><h1>Service Unavailable</h1></html>"

@@ -1,0 +1,197 @@
+"""The spider of the event site: day pages, their chain, events, related events.
+
+It starts from one or more start URLs (a front page, a day page or an event
+page), parses each page once, yields a :class:`~crawler.items.PageItem` for
+the pipelines, and follows the page's site links: a day page's events and its
+"Previous Day..." link, an event page's related events and earlier versions,
+a front page's days.  Only ``news/YYYY/MM/D/*.md`` pages of the same site are
+followed; what a page *is* comes from its content (see ``pipeline.parse``).
+
+``since``/``until`` bound the crawl by the date in the URL path.  With
+``until`` the spider also asks for every day page of the window directly
+(the path scheme is fixed), so a one-year crawl never walks the
+"Previous Day" chain through the years after it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+from scrapy import Request, Spider
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.error import (
+    ConnectionLost,
+    ConnectionRefusedError,
+    DNSLookupError,
+    TCPTimedOutError,
+    TimeoutError,
+)
+from twisted.web.client import ResponseFailed
+
+from crawler.items import PageItem
+from pipeline.parse import PageError, parse_page
+from pipeline.store import utc_now
+from pipeline.urls import SiteRoot, canonical_url, default_site_root
+
+FAILURE_REASONS = [
+    (DNSLookupError, "dns"),
+    ((TimeoutError, TCPTimedOutError), "timeout"),
+    (ConnectionRefusedError, "refused"),
+    ((ConnectionLost, ResponseFailed), "reset"),
+    (FileNotFoundError, "missing"),
+]
+
+
+def _date_arg(value, name: str) -> dt.date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value))
+    except ValueError:
+        raise ValueError(f"{name} must be a date like 2013-03-27, not {value!r}") from None
+
+
+class EventSiteSpider(Spider):
+    name = "eventsite"
+
+    def __init__(
+        self,
+        start_urls: list[str] | str | None = None,
+        site_root: str | None = None,
+        since=None,
+        until=None,
+        max_pages=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if isinstance(start_urls, str):  # "scrapy crawl eventsite -a start_urls='a b'"
+            start_urls = start_urls.split()
+        if not start_urls:
+            raise ValueError("the spider needs at least one start URL")
+        self.start_urls = [canonical_url(url) for url in start_urls]
+        self.site = SiteRoot.of(site_root or default_site_root(self.start_urls[0]))
+        self.since = _date_arg(since, "since")
+        self.until = _date_arg(until, "until")
+        if self.since and self.until and self.since > self.until:
+            raise ValueError("since is after until")
+        self.max_pages = int(max_pages or 0)
+        self.requested: set[str] = set()
+        self.start_results: dict[str, str] = {}  # start URL -> "ok" or the failure
+
+    async def start(self):
+        for url in self.start_urls:
+            request = self._request(url, start=True)
+            if request is not None:
+                yield request
+        if self.until:
+            day = self.until
+            while self.since is None or day >= self.since:
+                request = self._request(self.site.url + f"news/{day:%Y/%m}/{day.day}/index.md")
+                if request is None and self.max_pages and len(self.requested) >= self.max_pages:
+                    break
+                if request is not None:
+                    yield request
+                day -= dt.timedelta(days=1)
+                if self.since is None:
+                    break  # without a lower bound the day chain leads the way
+
+    # -- requests ----------------------------------------------------------
+
+    def in_window(self, url: str) -> bool:
+        date = self.site.news_date(url)
+        if date is None:
+            return False
+        return not ((self.since and date < self.since) or (self.until and date > self.until))
+
+    def _request(self, url: str, start: bool = False) -> Request | None:
+        if url in self.requested:
+            return None
+        if self.max_pages and len(self.requested) >= self.max_pages:
+            return None
+        if not start and not self.in_window(url):
+            return None
+        self.requested.add(url)
+        return Request(
+            url,
+            callback=self.parse,
+            errback=self.failed,
+            meta={"start_url": start},
+            # Finish a day's events before walking on to older days.
+            priority=0 if url.endswith("/index.md") else 1,
+        )
+
+    # -- responses ---------------------------------------------------------
+
+    def parse(self, response):
+        request = response.request
+        if request.meta.get("start_url"):
+            self.start_results[canonical_url(request.url)] = "ok"
+        body = response.body
+        item = PageItem(
+            url=canonical_url(response.url),
+            fetched_at=utc_now(),
+            kind="error",
+            http_status=response.status,
+            content_hash=hashlib.sha256(body).hexdigest(),
+            size=len(body),
+            redirects=[
+                (canonical_url(url), status)
+                for url, status in zip(
+                    request.meta.get("redirect_urls", []),
+                    request.meta.get("redirect_reasons", []),
+                    strict=False,
+                )
+            ],
+        )
+        try:
+            text = body.decode("utf-8-sig")
+            if "\x00" in text:
+                raise PageError("NUL bytes in page: binary content, not markdown")
+            item.parsed = parse_page(text)
+        except UnicodeDecodeError as exc:
+            item.error = f"invalid UTF-8 at byte {exc.start}"
+        except PageError as exc:
+            item.error = str(exc)
+        except RecursionError:
+            item.error = "markdown nested too deeply"
+        if item.parsed is None:
+            yield item
+            return
+        item.kind = item.parsed.kind
+        yield item
+        for href in item.parsed.links():
+            url = self.site.resolve(href, response.url)
+            if url is not None:
+                follow = self._request(url)
+                if follow is not None:
+                    yield follow
+
+    def failed(self, failure):
+        request = failure.request
+        status = None
+        if failure.check(HttpError):
+            status = failure.value.response.status
+            reason = f"HTTP {status}"
+        elif failure.check(IgnoreRequest):
+            reason = str(failure.value) or "ignored"
+            if "robots.txt" in reason:
+                reason = "robots: forbidden by robots.txt"
+        else:
+            reason = next(
+                (name for kinds, name in FAILURE_REASONS if failure.check(kinds)),
+                failure.type.__name__,
+            )
+            detail = str(failure.value).strip()
+            if "maxsize" in detail:
+                reason = "size"
+            if detail:
+                reason = f"{reason}: {detail[:200]}"
+        url = canonical_url(request.url)
+        if request.meta.get("start_url"):
+            self.start_results[url] = reason
+        self.logger.info("page failed: %s (%s)", url, reason)
+        yield PageItem(url=url, fetched_at=utc_now(), kind="error", http_status=status, error=reason)

@@ -1,0 +1,1 @@
+"""Item pipelines and the pure transforms behind them: parse, normalise, dedupe, store."""

@@ -1,0 +1,181 @@
+"""Normalise parsed pages: absolute canonical URLs and comparable text.
+
+The parser reports what a page says; this step turns it into what the mirror
+stores: every link absolute and canonical (so that one resource has one
+spelling), source labels and contexts cleaned, and a *text key* per event, the
+form of its text under which slug variants of one event compare equal.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import html
+import re
+import unicodedata
+from dataclasses import dataclass, field
+
+from pipeline.parse import DayPage, EventPage
+from pipeline.urls import SiteRoot, domain_of
+
+WIKI_QUOTES = re.compile(r"'{2,}")
+NOT_WORD = re.compile(r"[^0-9a-z]+")
+
+
+def text_key(text: str) -> str:
+    """Text reduced to lower-case words: the dedupe key of an event.
+
+    Case, punctuation, spacing, accents, wiki quote marks and HTML entities
+    differ between versions of one event; the words do not.
+    """
+    text = html.unescape(text)
+    text = WIKI_QUOTES.sub("", text)
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    return NOT_WORD.sub(" ", text.lower()).strip()
+
+
+def tidy(text: str | None) -> str | None:
+    """Decode entities that survived markdown (double-escaped ones) and trim."""
+    if text is None:
+        return None
+    text = " ".join(html.unescape(text).split())
+    return text or None
+
+
+@dataclass
+class SourceRef:
+    url: str
+    label: str
+    domain: str
+
+
+@dataclass
+class RelatedRef:
+    url: str
+    title: str
+    contexts: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Event:
+    """One event page, normalised: what the dedupe and store steps consume."""
+
+    url: str
+    date: str
+    title: str
+    story: str | None
+    text: str
+    topic: str | None
+    description: str | None
+    text_key: str
+    sources: list[SourceRef]
+    related: list[RelatedRef]
+    versions: list[str]  # URLs its ``### Changes:`` section names
+
+    def contexts(self) -> list[str]:
+        """The entities of the event, from its related items, first seen first."""
+        seen: dict[str, None] = {}
+        for item in self.related:
+            for name in item.contexts:
+                seen.setdefault(name, None)
+        return list(seen)
+
+    def content_hash(self) -> str:
+        """A fingerprint of everything the mirror stores about the event."""
+        digest = hashlib.sha256()
+        for value in (self.date, self.title, self.story, self.text, self.topic, self.description):
+            digest.update((value or "\x00").encode() + b"\x1f")
+        for source in self.sources:
+            digest.update(f"S{source.url}\x1f{source.label}\x1e".encode())
+        for item in self.related:
+            digest.update(f"R{item.url}\x1f{item.title}\x1f{'|'.join(item.contexts)}\x1e".encode())
+        return digest.hexdigest()
+
+
+@dataclass
+class DayListing:
+    url: str
+    title: str
+    topic: str | None
+    contexts: list[str]
+    description: str | None
+
+
+@dataclass
+class Day:
+    date: str
+    url: str
+    listings: list[DayListing]
+    previous_url: str | None
+
+
+def _names(names: list[str]) -> list[str]:
+    return [name for name in (tidy(n) for n in names) if name]
+
+
+def normalise_event(page: EventPage, url: str, site: SiteRoot) -> Event:
+    sources = []
+    seen_sources = set()
+    for link in page.sources:
+        resolved = site.resolve(link.href, url)
+        if resolved is None or resolved in seen_sources:
+            continue
+        seen_sources.add(resolved)
+        sources.append(SourceRef(resolved, tidy(link.title) or "", domain_of(resolved)))
+    related = []
+    for link in page.related:
+        resolved = site.resolve(link.href, url)
+        if resolved is not None:
+            related.append(RelatedRef(resolved, tidy(link.title) or "", _names(link.contexts)))
+    versions = [v for v in (site.resolve(link.href, url) for link in page.changes) if v]
+    text = tidy(page.text) or ""
+    return Event(
+        url=url,
+        date=page.date,
+        title=tidy(page.title) or "",
+        story=tidy(page.story),
+        text=text,
+        topic=tidy(page.topic),
+        description=tidy(page.description),
+        text_key=text_key(text),
+        sources=sources,
+        related=related,
+        versions=versions,
+    )
+
+
+def normalise_day(page: DayPage, url: str, site: SiteRoot) -> Day:
+    listings = []
+    for item in page.items:
+        resolved = site.resolve(item.href, url)
+        if resolved is None:
+            continue
+        listings.append(
+            DayListing(
+                url=resolved,
+                title=tidy(item.title) or "",
+                topic=tidy(item.topic),
+                contexts=_names(item.contexts),
+                description=tidy(item.description),
+            )
+        )
+    previous = site.resolve(page.previous_href, url) if page.previous_href else None
+    return Day(date=page.date, url=url, listings=listings, previous_url=previous)
+
+
+class NormalisePipeline:
+    """Turn parsed pages into the mirror's normal form (see module docstring)."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_item(self, item):
+        site = self.crawler.spider.site
+        if isinstance(item.parsed, EventPage):
+            item.event = normalise_event(item.parsed, item.url, site)
+        elif isinstance(item.parsed, DayPage):
+            item.day = normalise_day(item.parsed, item.url, site)
+        return item

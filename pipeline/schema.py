@@ -1,0 +1,188 @@
+"""The mirror's schema, in one place, applied idempotently.
+
+``ensure_schema(db)`` creates what is missing and adds columns that a newer
+version of the project declares, so an old ``mirror.db`` is migrated in place
+and never dropped.  The README's schema table documents these declarations;
+Datasette follows the foreign keys declared here.
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+# table -> (columns, options).  Columns are in the order Datasette shows them.
+TABLES: dict[str, tuple[dict[str, type], dict]] = {
+    "events": (
+        {
+            "id": str,
+            "url": str,
+            "date": str,
+            "story": str,
+            "topic": str,
+            "text": str,
+            "title": str,
+            "description": str,
+            "first_seen": str,
+            "last_seen": str,
+            "updated_at": str,
+            "removed_at": str,
+            "text_key": str,
+            "content_hash": str,
+            "sync_run": int,
+        },
+        {"pk": "id", "not_null": {"url", "date", "text", "title"}},
+    ),
+    "event_urls": (
+        {
+            "url": str,
+            "event_id": str,
+            "via": str,
+            "date": str,
+            "text_key": str,
+            "title": str,
+            "listed": int,
+            "content_hash": str,
+            "snapshot": str,
+            "first_seen": str,
+            "last_seen": str,
+        },
+        {"pk": "url", "foreign_keys": [("event_id", "events", "id")]},
+    ),
+    "event_versions": (
+        {"event_id": str, "recorded_at": str, "url": str, "content_hash": str, "snapshot": str},
+        {"foreign_keys": [("event_id", "events", "id")]},
+    ),
+    "sources": (
+        {"id": int, "url": str, "domain": str, "first_seen": str},
+        {"pk": "id"},
+    ),
+    "event_sources": (
+        {"event_id": str, "source_id": int, "label": str, "position": int},
+        {
+            "pk": ("event_id", "position"),
+            "foreign_keys": [("event_id", "events", "id"), ("source_id", "sources", "id")],
+        },
+    ),
+    "related_events": (
+        {
+            "event_id": str,
+            "position": int,
+            "related_url": str,
+            "related_id": str,
+            "title": str,
+            "contexts": str,
+        },
+        {
+            "pk": ("event_id", "position"),
+            "foreign_keys": [("event_id", "events", "id"), ("related_id", "events", "id")],
+        },
+    ),
+    "contexts": ({"id": int, "name": str}, {"pk": "id"}),
+    "event_contexts": (
+        {"event_id": str, "context_id": int},
+        {
+            "pk": ("event_id", "context_id"),
+            "foreign_keys": [("event_id", "events", "id"), ("context_id", "contexts", "id")],
+        },
+    ),
+    "days": (
+        {"date": str, "url": str, "event_count": int, "previous_url": str, "fetched_at": str},
+        {"pk": "date"},
+    ),
+    "day_events": (
+        {
+            "date": str,
+            "position": int,
+            "url": str,
+            "event_id": str,
+            "title": str,
+            "topic": str,
+            "contexts": str,
+            "description": str,
+        },
+        {
+            "pk": ("date", "position"),
+            "foreign_keys": [("date", "days", "date"), ("event_id", "events", "id")],
+        },
+    ),
+    "pages": (
+        {
+            "url": str,
+            "http_status": int,
+            "kind": str,
+            "fetched_at": str,
+            "content_hash": str,
+            "size": int,
+            "error": str,
+            "redirect_to": str,
+            "sync_run": int,
+        },
+        {"pk": "url"},
+    ),
+    "sync_runs": (
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "finish_reason": str,
+            "start_urls": str,
+            "site_root": str,
+            "pages_fetched": int,
+            "events_new": int,
+            "events_changed": int,
+            "events_unchanged": int,
+            "errors": int,
+        },
+        {"pk": "id"},
+    ),
+}
+
+UNIQUE_INDEXES = [("sources", ["url"]), ("contexts", ["name"])]
+INDEXES = [
+    ("events", ["date"]),
+    ("events", ["date", "text_key"]),
+    ("event_urls", ["event_id"]),
+    ("event_urls", ["date", "text_key"]),
+    ("event_versions", ["event_id"]),
+    ("event_sources", ["source_id"]),
+    ("related_events", ["related_url"]),
+    ("related_events", ["related_id"]),
+    ("event_contexts", ["context_id"]),
+    ("day_events", ["url"]),
+    ("sources", ["domain"]),
+    ("pages", ["kind"]),
+]
+FTS = {"events": ["title", "text", "story"]}
+
+
+def ensure_schema(db: sqlite_utils.Database) -> None:
+    """Create missing tables, columns, indexes and FTS; never drop anything."""
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA foreign_keys=ON")
+    with db.conn:
+        for name, (columns, options) in TABLES.items():
+            table = db[name]
+            if not table.exists():
+                table.create(columns, **options)
+                continue
+            existing = set(table.columns_dict)
+            for column, kind in columns.items():
+                if column not in existing:
+                    table.add_column(column, kind)
+        for name, columns in UNIQUE_INDEXES:
+            db[name].create_index(columns, unique=True, if_not_exists=True)
+        for name, columns in INDEXES:
+            db[name].create_index(columns, if_not_exists=True)
+    for name, columns in FTS.items():
+        if not db[name].detect_fts():
+            db[name].enable_fts(columns, create_triggers=True, tokenize="porter")
+
+
+def open_database(path: str) -> sqlite_utils.Database:
+    """Open (creating if needed) a mirror database with its schema in place."""
+    db = sqlite_utils.Database(path)
+    db.execute("PRAGMA busy_timeout=5000")
+    ensure_schema(db)
+    db.execute("PRAGMA synchronous=NORMAL")
+    return db

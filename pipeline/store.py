@@ -1,0 +1,385 @@
+"""Store pages, events and days in ``mirror.db``.
+
+Each item is written in one transaction, so a crash between items leaves a
+database that holds whole pages only.  Writes are conditional: a page whose
+content hash is the one already stored moves ``last_seen`` and nothing else,
+which is what makes a re-run over an unchanged site cheap and quiet.
+
+Slug variants of one event each keep their own snapshot in ``event_urls``;
+the ``events`` row shows the *canonical* variant, the one its day page lists
+(or, until a day page says, the first one seen).  When the canonical content
+changes between runs, the previous content is kept in ``event_versions``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+import sqlite_utils
+from scrapy import signals
+
+from crawler.items import PageItem
+from pipeline.normalise import Day, Event, RelatedRef, SourceRef
+from pipeline.schema import open_database
+
+DAY_EVENT_COLUMNS = ("date", "position", "url", "title", "topic", "contexts", "description")
+
+
+def utc_now() -> str:
+    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
+
+
+def event_snapshot(event: Event) -> str:
+    return json.dumps(dataclasses.asdict(event), ensure_ascii=False, sort_keys=True)
+
+
+def event_from_snapshot(snapshot: str) -> Event:
+    data = json.loads(snapshot)
+    data["sources"] = [SourceRef(**s) for s in data["sources"]]
+    data["related"] = [RelatedRef(**r) for r in data["related"]]
+    return Event(**data)
+
+
+class Mirror:
+    """The write side of ``mirror.db`` for one sync run."""
+
+    def __init__(self, db: sqlite_utils.Database, run_id: int):
+        self.db = db
+        self.run_id = run_id
+        self.new: set[str] = set()
+        self.changed: set[str] = set()
+        self.seen: set[str] = set()
+        self.pages = 0
+        self.errors = 0
+
+    @classmethod
+    def start(cls, path: str, start_urls: list[str], site_root: str) -> Mirror:
+        db = open_database(path)
+        with db.conn:
+            # A run that is still "running" here was killed: say so.
+            db.execute(
+                "UPDATE sync_runs SET status = 'abandoned', finish_reason = 'process died'"
+                " WHERE status = 'running'"
+            )
+            run_id = (
+                db["sync_runs"]
+                .insert(
+                    {
+                        "started_at": utc_now(),
+                        "status": "running",
+                        "start_urls": json.dumps(start_urls),
+                        "site_root": site_root,
+                    }
+                )
+                .last_pk
+            )
+        return cls(db, run_id)
+
+    # -- pages -------------------------------------------------------------
+
+    def record_page(self, item: PageItem) -> None:
+        self.pages += 1
+        if item.error:
+            self.errors += 1
+        targets = item.redirected_from[1:] + [item.url]
+        with self.db.conn:
+            for (url, status), target in zip(item.redirects, targets, strict=True):
+                self._upsert_page(
+                    {"url": url, "http_status": status, "kind": "redirect", "redirect_to": target}
+                )
+            self._upsert_page(
+                {
+                    "url": item.url,
+                    "http_status": item.http_status,
+                    "kind": item.kind,
+                    "content_hash": item.content_hash,
+                    "size": item.size,
+                    "error": item.error,
+                    "redirect_to": None,
+                }
+            )
+
+    def _upsert_page(self, row: dict) -> None:
+        row.update(fetched_at=utc_now(), sync_run=self.run_id)
+        self.db["pages"].upsert(row, pk="url")
+
+    # -- events ------------------------------------------------------------
+
+    def store_event(self, event_id: str, event: Event, also_known_as: list[str]) -> None:
+        now = utc_now()
+        self.seen.add(event_id)
+        snapshot = event_snapshot(event)
+        content_hash = event.content_hash()
+        with self.db.conn:
+            if not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone():
+                self._insert_event(event_id, event, content_hash, now)
+            self.db.execute(
+                """
+                INSERT INTO event_urls (url, event_id, via, date, text_key, title, listed,
+                                        content_hash, snapshot, first_seen, last_seen)
+                VALUES (?, ?, 'page', ?, ?, ?,
+                        EXISTS (SELECT 1 FROM day_events WHERE url = ?), ?, ?, ?, ?)
+                ON CONFLICT (url) DO UPDATE SET
+                    event_id = excluded.event_id, via = 'page', date = excluded.date,
+                    text_key = excluded.text_key, title = excluded.title,
+                    content_hash = excluded.content_hash, snapshot = excluded.snapshot,
+                    last_seen = excluded.last_seen
+                """,
+                [
+                    event.url,
+                    event_id,
+                    event.date,
+                    event.text_key,
+                    event.title,
+                    event.url,
+                    content_hash,
+                    snapshot,
+                    now,
+                    now,
+                ],
+            )
+            for url, via in [(u, "redirect") for u in also_known_as] + [
+                (u, "changes") for u in event.versions
+            ]:
+                self.db.execute(
+                    """
+                    INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
+                    VALUES (?, ?, ?, ?, ?, ?)
+                    ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
+                    """,
+                    [url, event_id, via, event.date, now, now],
+                )
+            self._elect(event_id, now)
+
+    def _insert_event(self, event_id: str, event: Event, content_hash: str, now: str) -> None:
+        self.new.add(event_id)
+        self.db["events"].insert(
+            {
+                "id": event_id,
+                "url": event.url,
+                "date": event.date,
+                "title": event.title,
+                "text": event.text,
+                "first_seen": now,
+                "last_seen": now,
+                "sync_run": self.run_id,
+            }
+        )
+
+    def _elect(self, event_id: str, now: str) -> None:
+        """Show the canonical variant's content on the event row.
+
+        The variant a day page lists wins; otherwise the row keeps the variant
+        it shows.  Content is rewritten only when it differs.
+        """
+        current = self.db.execute(
+            "SELECT url, content_hash, sync_run FROM events WHERE id = ?", [event_id]
+        ).fetchone()
+        cur_url, cur_hash, cur_run = current
+        chosen = self.db.execute(
+            """
+            SELECT url, content_hash, snapshot FROM event_urls
+            WHERE event_id = ? AND snapshot IS NOT NULL
+            ORDER BY listed DESC, url = ? DESC, first_seen, url
+            LIMIT 1
+            """,
+            [event_id, cur_url],
+        ).fetchone()
+        if chosen is None:
+            return
+        url, content_hash, snapshot = chosen
+        if url == cur_url and content_hash == cur_hash:
+            self.db.execute("UPDATE events SET last_seen = ? WHERE id = ?", [now, event_id])
+            return
+        if cur_hash is not None and cur_run != self.run_id:
+            # Content from an earlier run is about to change: keep it.
+            previous = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [cur_url]).fetchone()
+            self.db["event_versions"].insert(
+                {
+                    "event_id": event_id,
+                    "recorded_at": now,
+                    "url": cur_url,
+                    "content_hash": cur_hash,
+                    "snapshot": previous[0] if previous else None,
+                }
+            )
+            self.changed.add(event_id)
+        self._apply(event_id, event_from_snapshot(snapshot), content_hash, now)
+
+    def _apply(self, event_id: str, event: Event, content_hash: str, now: str) -> None:
+        db = self.db
+        db["events"].update(
+            event_id,
+            {
+                "url": event.url,
+                "date": event.date,
+                "story": event.story,
+                "topic": event.topic,
+                "text": event.text,
+                "title": event.title,
+                "description": event.description,
+                "text_key": event.text_key,
+                "content_hash": content_hash,
+                "last_seen": now,
+                "updated_at": now,
+                "sync_run": self.run_id,
+            },
+        )
+        for table in ("event_sources", "related_events", "event_contexts"):
+            db.execute(f"DELETE FROM {table} WHERE event_id = ?", [event_id])
+        for position, source in enumerate(event.sources, 1):
+            db.execute(
+                "INSERT INTO sources (url, domain, first_seen) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                [source.url, source.domain, now],
+            )
+            db.execute(
+                "INSERT INTO event_sources (event_id, source_id, label, position)"
+                " SELECT ?, id, ?, ? FROM sources WHERE url = ?",
+                [event_id, source.label, position, source.url],
+            )
+        for position, item in enumerate(event.related, 1):
+            db.execute(
+                "INSERT INTO related_events (event_id, position, related_url, related_id,"
+                " title, contexts) VALUES (?, ?, ?,"
+                " (SELECT event_id FROM event_urls WHERE url = ?), ?, ?)",
+                [
+                    event_id,
+                    position,
+                    item.url,
+                    item.url,
+                    item.title,
+                    json.dumps(item.contexts, ensure_ascii=False),
+                ],
+            )
+        for name in event.contexts():
+            db.execute("INSERT INTO contexts (name) VALUES (?) ON CONFLICT (name) DO NOTHING", [name])
+            db.execute(
+                "INSERT OR IGNORE INTO event_contexts (event_id, context_id)"
+                " SELECT ?, id FROM contexts WHERE name = ?",
+                [event_id, name],
+            )
+
+    # -- days --------------------------------------------------------------
+
+    def store_day(self, day: Day) -> None:
+        now = utc_now()
+        rows = [
+            {
+                "date": day.date,
+                "position": position,
+                "url": listing.url,
+                "title": listing.title,
+                "topic": listing.topic,
+                "contexts": json.dumps(listing.contexts, ensure_ascii=False),
+                "description": listing.description,
+            }
+            for position, listing in enumerate(day.listings, 1)
+        ]
+        with self.db.conn:
+            self.db["days"].upsert(
+                {
+                    "date": day.date,
+                    "url": day.url,
+                    "event_count": len(rows),
+                    "previous_url": day.previous_url,
+                    "fetched_at": now,
+                },
+                pk="date",
+            )
+            stored = [
+                {column: row[column] for column in DAY_EVENT_COLUMNS}
+                for row in self.db["day_events"].rows_where("date = ?", [day.date], order_by="position")
+            ]
+            if stored != rows:
+                self.db.execute("DELETE FROM day_events WHERE date = ?", [day.date])
+                self.db["day_events"].insert_all(rows)
+                for row in stored:
+                    self.db.execute("UPDATE event_urls SET listed = 0 WHERE url = ?", [row["url"]])
+            affected = set()
+            for row in rows:
+                self.db.execute("UPDATE event_urls SET listed = 1 WHERE url = ?", [row["url"]])
+                found = self.db.execute(
+                    "SELECT event_id FROM event_urls WHERE url = ?", [row["url"]]
+                ).fetchone()
+                if found:
+                    affected.add(found[0])
+                    self.db.execute(
+                        "UPDATE day_events SET event_id = ? WHERE date = ? AND position = ?"
+                        " AND event_id IS NOT ?",
+                        [found[0], row["date"], row["position"], found[0]],
+                    )
+            for event_id in sorted(affected):
+                self._elect(event_id, now)
+
+    # -- end of run --------------------------------------------------------
+
+    def link_up(self) -> None:
+        """Point related items and day listings at events that arrived later."""
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE related_events SET related_id ="
+                " (SELECT event_id FROM event_urls WHERE url = related_events.related_url)"
+                " WHERE related_id IS NULL"
+            )
+            self.db.execute(
+                "UPDATE day_events SET event_id ="
+                " (SELECT event_id FROM event_urls WHERE url = day_events.url)"
+                " WHERE event_id IS NULL"
+            )
+
+    def finish(self, reason: str) -> dict:
+        status = {"finished": "finished", "closespider_pagecount": "finished"}.get(
+            reason, "interrupted" if reason == "shutdown" else "failed"
+        )
+        counts = {
+            "finished_at": utc_now(),
+            "status": status,
+            "finish_reason": reason,
+            "pages_fetched": self.pages,
+            "events_new": len(self.new),
+            "events_changed": len(self.changed - self.new),
+            "events_unchanged": len(self.seen - self.new - self.changed),
+            "errors": self.errors,
+        }
+        with self.db.conn:
+            self.db["sync_runs"].update(self.run_id, counts)
+        return self.db["sync_runs"].get(self.run_id)
+
+
+class StorePipeline:
+    """The last pipeline: writes each item and closes the run's bookkeeping."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+        spider = crawler.spider
+        self.mirror = Mirror.start(
+            crawler.settings.get("MIRROR_DB"), list(spider.start_urls), spider.site.url
+        )
+        self.db = self.mirror.db
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_item(self, item: PageItem):
+        self.mirror.record_page(item)
+        if item.event is not None and item.event_id:
+            self.mirror.store_event(item.event_id, item.event, item.redirected_from)
+        elif item.day is not None:
+            self.mirror.store_day(item.day)
+        stats = self.crawler.stats
+        stats.set_value("mirror/events_new", len(self.mirror.new))
+        stats.set_value("mirror/events_seen", len(self.mirror.seen))
+        stats.set_value("mirror/page_errors", self.mirror.errors)
+        return item
+
+    def close_spider(self):
+        self.mirror.link_up()
+
+    def spider_closed(self, spider, reason):
+        run = self.mirror.finish(reason)
+        self.crawler.stats.set_value("mirror/run", run)
+        self.db.close()

@@ -1,0 +1,131 @@
+"""URLs: one canonical spelling per resource, and the site's own link space.
+
+Two jobs, both needed by the spider (to decide what to follow) and by the
+pipelines (to store one spelling):
+
+* :func:`canonical_url` turns the many spellings of one URL (fragment, tracking
+  parameters, upper-case host, default port, percent-encoding, parameter
+  order) into one, on top of w3lib's ``canonicalize_url``;
+* :class:`SiteRoot` resolves the site's root-relative links (``/news/...``)
+  against the root the mirror lives under: the origin of an HTTP site, a path
+  prefix on a raw-file host, or a directory of a local checkout.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from urllib.parse import parse_qsl, urljoin, urlsplit, urlunsplit
+
+from w3lib.url import canonicalize_url, url_query_cleaner
+
+TRACKING_PARAMS = {"fbclid", "gclid", "dclid", "msclkid", "mc_cid", "mc_eid", "igshid"}
+DEFAULT_PORTS = {"http": 80, "https": 443}
+FOLLOWABLE_SCHEMES = {"http", "https", "file"}
+NEWS_PATH = re.compile(r"^news/(?P<y>\d{4})/(?P<m>\d{1,2})/(?P<d>\d{1,2})/[^/]+\.md$")
+
+
+def _tracking(name: str) -> bool:
+    return name.lower().startswith("utm_") or name.lower() in TRACKING_PARAMS
+
+
+def canonical_url(url: str) -> str:
+    """The one spelling under which a URL is stored.
+
+    Drops the fragment, ``utm_*``/``fbclid``/``gclid``-style parameters and a
+    default port, lower-cases scheme and host, normalises percent-encoding and
+    sorts the query (w3lib).  Paths keep their case: servers treat them as
+    case-sensitive.
+    """
+    url = url.strip()
+    query = urlsplit(url).query
+    if query:
+        tracking = [name for name, _ in parse_qsl(query, keep_blank_values=True) if _tracking(name)]
+        if tracking:
+            url = url_query_cleaner(url, tracking, remove=True, keep_fragments=True)
+    url = canonicalize_url(url)
+    parts = urlsplit(url)
+    netloc = parts.netloc
+    if parts.port is not None and DEFAULT_PORTS.get(parts.scheme) == parts.port:
+        netloc = netloc.rsplit(":", 1)[0]
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+def domain_of(url: str) -> str:
+    """The host of a URL without a leading ``www.``, for grouping sources."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host[4:] if host.startswith("www.") else host
+
+
+def default_site_root(start_url: str) -> str:
+    """The site root to assume when the user names none.
+
+    For HTTP it is the start URL's origin, as on the published site.  A
+    ``file://`` URL has no useful origin, so the root is the directory above
+    the ``news/`` folder (or the start page's own directory for a front
+    page), which is where a checkout of the repository keeps it.
+    """
+    parts = urlsplit(start_url)
+    if parts.scheme == "file":
+        path = parts.path
+        marker = path.find("/news/")
+        base = path[: marker + 1] if marker >= 0 else path.rsplit("/", 1)[0] + "/"
+        return urlunsplit(("file", parts.netloc, base, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, "/", "", ""))
+
+
+@dataclass(frozen=True)
+class SiteRoot:
+    """The root under which the site's ``/news/...`` tree lives."""
+
+    url: str
+
+    @classmethod
+    def of(cls, url: str) -> SiteRoot:
+        url = canonical_url(url)
+        return cls(url if url.endswith("/") else url + "/")
+
+    def resolve(self, href: str, base: str) -> str | None:
+        """Absolute canonical URL of a link on a page at ``base``.
+
+        Root-relative links resolve against the site root, not the host root,
+        so that a mirror below a path prefix works.  Returns None for links
+        that cannot be followed (``mailto:``, ``javascript:``, empty).
+        """
+        href = href.strip()
+        if not href or href.startswith("#"):
+            return None
+        scheme = urlsplit(href).scheme.lower()
+        if scheme and scheme not in FOLLOWABLE_SCHEMES:
+            return None
+        if href.startswith("/") and not href.startswith("//"):
+            absolute = self.url + href.lstrip("/")
+        else:
+            absolute = urljoin(base, href)
+        if urlsplit(absolute).scheme not in FOLLOWABLE_SCHEMES:
+            return None
+        return canonical_url(absolute)
+
+    def relative(self, url: str) -> str | None:
+        """The path of a URL inside the site, or None if it is off-site."""
+        if not url.startswith(self.url):
+            return None
+        return url[len(self.url) :]
+
+    def news_date(self, url: str) -> dt.date | None:
+        """The date a ``news/YYYY/MM/D/*.md`` URL of this site belongs to.
+
+        None for any URL that is not such a page of this site: off-site
+        links, other folders, other file types, impossible dates.
+        """
+        path = self.relative(url)
+        if path is None:
+            return None
+        match = NEWS_PATH.match(path.split("?", 1)[0])
+        if not match:
+            return None
+        try:
+            return dt.date(int(match["y"]), int(match["m"]), int(match["d"]))
+        except ValueError:
+            return None
