@@ -8,7 +8,7 @@ normalise (``event``/``day``) → dedupe (``event_id``) → store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pipeline.normalise import Day, Event
 from pipeline.parse import ParsedPage
@@ -18,18 +18,14 @@ from pipeline.parse import ParsedPage
 class PageItem:
     url: str  # canonical URL the content was served under (after redirects)
     fetched_at: str
-    kind: str  # event, day, index, other, error
+    kind: str  # event, day, index, other, redirect, error
     http_status: int | None = None
     content_hash: str | None = None
     size: int | None = None
     error: str | None = None  # why the page is unusable, when it is
-    redirects: list[tuple[str, int]] = field(default_factory=list)  # (from URL, status) per hop
+    redirect_to: str | None = None  # where a redirect (kind "redirect") points
     parsed: ParsedPage | None = None
     # Filled by the pipelines
     event: Event | None = None
     day: Day | None = None
     event_id: str | None = None
-
-    @property
-    def redirected_from(self) -> list[str]:
-        return [url for url, _ in self.redirects]

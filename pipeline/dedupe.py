@@ -4,8 +4,8 @@ The site wrote a new file for every edit of an event and kept the old ones,
 so one event appears under several URLs with slightly different titles.  The
 rules, tried in order (cheapest and surest first):
 
-1. a URL already known for an event (``event_urls``: an earlier fetch, a
-   redirect, or a ``### Changes:`` list) is that event;
+1. a URL already known for an event (``event_urls``: an earlier fetch, an
+   old slug redirecting to it, or a ``### Changes:`` list) is that event;
 2. a URL this page's own ``### Changes:`` section names is that event;
 3. the same date and the same *text key* (story prefix, case, spacing and
    punctuation removed) is the same event;
@@ -41,14 +41,9 @@ def _known(db: sqlite_utils.Database, urls: list[str]) -> str | None:
     return None
 
 
-def find_event(
-    db: sqlite_utils.Database,
-    event: Event,
-    also_known_as: list[str],
-    similarity: float,
-) -> str | None:
+def find_event(db: sqlite_utils.Database, event: Event, similarity: float) -> str | None:
     """The id of the stored event this page is a version of, if any."""
-    found = _known(db, [event.url, *also_known_as, *event.versions])
+    found = _known(db, [event.url, *event.versions])
     if found:
         return found
     row = db.execute(
@@ -93,7 +88,7 @@ class DedupePipeline:
         if item.event is None:
             return item
         db = self.crawler.get_item_pipeline(StorePipeline).db
-        item.event_id = find_event(db, item.event, item.redirected_from, self.similarity)
+        item.event_id = find_event(db, item.event, self.similarity)
         if item.event_id is None:
             item.event_id = new_event_id(item.event)
         return item

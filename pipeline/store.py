@@ -24,6 +24,7 @@ from crawler.items import PageItem
 from pipeline.normalise import Day, Event, RelatedRef, SourceRef
 from pipeline.schema import open_database
 
+MAX_REDIRECT_CHAIN = 5
 DAY_EVENT_COLUMNS = ("date", "position", "url", "title", "topic", "contexts", "description")
 
 
@@ -83,12 +84,7 @@ class Mirror:
         self.pages += 1
         if item.error:
             self.errors += 1
-        targets = item.redirected_from[1:] + [item.url]
         with self.db.conn:
-            for (url, status), target in zip(item.redirects, targets, strict=True):
-                self._upsert_page(
-                    {"url": url, "http_status": status, "kind": "redirect", "redirect_to": target}
-                )
             self._upsert_page(
                 {
                     "url": item.url,
@@ -97,7 +93,7 @@ class Mirror:
                     "content_hash": item.content_hash,
                     "size": item.size,
                     "error": item.error,
-                    "redirect_to": None,
+                    "redirect_to": item.redirect_to,
                 }
             )
 
@@ -107,7 +103,7 @@ class Mirror:
 
     # -- events ------------------------------------------------------------
 
-    def store_event(self, event_id: str, event: Event, also_known_as: list[str]) -> None:
+    def store_event(self, event_id: str, event: Event) -> None:
         now = utc_now()
         self.seen.add(event_id)
         snapshot = event_snapshot(event)
@@ -140,16 +136,14 @@ class Mirror:
                     now,
                 ],
             )
-            for url, via in [(u, "redirect") for u in also_known_as] + [
-                (u, "changes") for u in event.versions
-            ]:
+            for url in event.versions:
                 self.db.execute(
                     """
                     INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
-                    VALUES (?, ?, ?, ?, ?, ?)
+                    VALUES (?, ?, 'changes', ?, ?, ?)
                     ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
                     """,
-                    [url, event_id, via, event.date, now, now],
+                    [url, event_id, event.date, now, now],
                 )
             self._elect(event_id, now)
 
@@ -316,8 +310,27 @@ class Mirror:
     # -- end of run --------------------------------------------------------
 
     def link_up(self) -> None:
-        """Point related items and day listings at events that arrived later."""
+        """Point related items and day listings at events that arrived later.
+
+        Old slugs that redirect to an event's page become URLs of that event
+        first (following chains of redirects), so links to them resolve too.
+        """
+        now = utc_now()
         with self.db.conn:
+            for _ in range(MAX_REDIRECT_CHAIN):
+                added = self.db.execute(
+                    """
+                    INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
+                    SELECT p.url, eu.event_id, 'redirect', eu.date, ?, ?
+                    FROM pages p JOIN event_urls eu ON eu.url = p.redirect_to
+                    WHERE p.kind = 'redirect' AND p.sync_run = ?
+                    ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
+                    WHERE event_urls.last_seen IS NOT excluded.last_seen
+                    """,
+                    [now, now, self.run_id],
+                ).rowcount
+                if not added:
+                    break
             self.db.execute(
                 "UPDATE related_events SET related_id ="
                 " (SELECT event_id FROM event_urls WHERE url = related_events.related_url)"
@@ -367,7 +380,7 @@ class StorePipeline:
     def process_item(self, item: PageItem):
         self.mirror.record_page(item)
         if item.event is not None and item.event_id:
-            self.mirror.store_event(item.event_id, item.event, item.redirected_from)
+            self.mirror.store_event(item.event_id, item.event)
         elif item.day is not None:
             self.mirror.store_day(item.day)
         stats = self.crawler.stats

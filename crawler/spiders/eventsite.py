@@ -44,6 +44,9 @@ FAILURE_REASONS = [
 ]
 
 
+REDIRECTS = [301, 302, 303, 307, 308]
+
+
 def _date_arg(value, name: str) -> dt.date | None:
     if value in (None, ""):
         return None
@@ -119,7 +122,10 @@ class EventSiteSpider(Spider):
             url,
             callback=self.parse,
             errback=self.failed,
-            meta={"start_url": start},
+            # Redirects are handled here, not by RedirectMiddleware, so that an
+            # old slug is recorded (and aliased to its event) even when its
+            # target was already fetched.
+            meta={"start_url": start, "dont_redirect": True, "handle_httpstatus_list": REDIRECTS},
             # Finish a day's events before walking on to older days.
             priority=0 if url.endswith("/index.md") else 1,
         )
@@ -138,15 +144,10 @@ class EventSiteSpider(Spider):
             http_status=response.status,
             content_hash=hashlib.sha256(body).hexdigest(),
             size=len(body),
-            redirects=[
-                (canonical_url(url), status)
-                for url, status in zip(
-                    request.meta.get("redirect_urls", []),
-                    request.meta.get("redirect_reasons", []),
-                    strict=False,
-                )
-            ],
         )
+        if 300 <= response.status < 400:
+            yield from self._redirect(item, response)
+            return
         try:
             text = body.decode("utf-8-sig")
             if "\x00" in text:
@@ -169,6 +170,23 @@ class EventSiteSpider(Spider):
                 follow = self._request(url)
                 if follow is not None:
                     yield follow
+
+    def _redirect(self, item: PageItem, response):
+        item.kind = "redirect"
+        location = response.headers.get("Location")
+        target = self.site.resolve(location.decode("latin-1"), response.url) if location else None
+        if target is None:
+            item.kind = "error"
+            item.error = "redirect without a usable Location"
+            yield item
+            return
+        item.redirect_to = target
+        follow = self._request(target)
+        if follow is None and target not in self.requested:
+            item.error = "redirect leaves the site or the date window; not followed"
+        yield item
+        if follow is not None:
+            yield follow
 
     def failed(self, failure):
         request = failure.request
