@@ -49,11 +49,13 @@ class SiteServer:
         self.prefix = prefix
         self.routes: dict[str, list[tuple[int, dict, bytes]]] = {}
         self.requests: list[str] = []
+        self.user_agents: set[str] = set()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append(self.path)
+                server.user_agents.add(self.headers.get("User-Agent", ""))
                 status, headers, body = server.answer(self.path)
                 self.send_response(status)
                 for name, value in headers.items():

@@ -73,10 +73,11 @@ def test_slug_variants_are_one_event(site, crawl):
     mirror = crawl(*args, "--since", "2013-03-27", "--until", "2013-03-27")
     # The day lists 16 events; its folder holds 20 files (4 are older slugs).
     assert mirror.scalar("SELECT count(*) FROM events WHERE date = '2013-03-27'") == 16
-    for pages, story in ((MALI_PAGES, "Northern Mali conflict"), (THAILAND_PAGES, "South Thailand insurgency")):
-        ids = {
-            mirror.scalar("SELECT event_id FROM event_urls WHERE url = ?", [site.url(p)]) for p in pages
-        }
+    for pages, story in (
+        (MALI_PAGES, "Northern Mali conflict"),
+        (THAILAND_PAGES, "South Thailand insurgency"),
+    ):
+        ids = {mirror.scalar("SELECT event_id FROM event_urls WHERE url = ?", [site.url(p)]) for p in pages}
         assert len(ids) == 1
         event = mirror.query("SELECT * FROM events WHERE id = ?", [ids.pop()])[0]
         # The canonical URL is the one the day page lists.
@@ -245,7 +246,9 @@ def test_faults_links_and_spellings(site_dir, crawl):
     assert pages["2020/01/2/malformed.md"]["kind"] == "error"
     assert pages["2020/01/2/malformed.md"]["error"] == "event page without title"
     assert pages["2020/01/2/latin1.md"]["error"].startswith("invalid UTF-8")
-    assert pages["2020/01/2/flaky.md"]["kind"] == "event" and pages["2020/01/2/flaky.md"]["http_status"] == 200
+    assert (
+        pages["2020/01/2/flaky.md"]["kind"] == "event" and pages["2020/01/2/flaky.md"]["http_status"] == 200
+    )
     assert server.requested("flaky.md") == ["/news/2020/01/2/flaky.md"] * 2
     assert not any("passwd" in p or "z.md" in p for p in server.requests)
     assert not [url for url in pages if "elsewhere" in url or url.startswith("file:")]
@@ -283,7 +286,15 @@ def test_file_checkout(site_dir, crawl):
 def test_rerun_over_an_unchanged_site_rewrites_no_event_data(site, crawl):
     start = site.url("news/2013/03/27/index.md")
     first = crawl("--start-url", start, "--since", "2013-03-26")
-    tables = ["events", "event_urls", "event_sources", "related_events", "event_contexts", "sources", "day_events"]
+    tables = [
+        "events",
+        "event_urls",
+        "event_sources",
+        "related_events",
+        "event_contexts",
+        "sources",
+        "day_events",
+    ]
     volatile = {"last_seen"}
 
     def snapshot(mirror):

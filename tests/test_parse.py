@@ -201,7 +201,10 @@ def test_split_story(title, story, text):
     "markdown, reason",
     [
         ("### [2013-02-30](/news/2013/02/30/index.md)\n\n# Title\n", "invalid date"),
-        ("### [2013-03-27](/news/2013/03/27/index.md)\n\n### Source:\n\n1. [A](http://a/)\n", "without title"),
+        (
+            "### [2013-03-27](/news/2013/03/27/index.md)\n\n### Source:\n\n1. [A](http://a/)\n",
+            "without title",
+        ),
     ],
 )
 def test_unreadable_pages_raise_with_a_reason(markdown, reason):

@@ -1,0 +1,216 @@
+"""The command line as a user runs it: demo, bounds, options, exit codes."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections import Counter
+
+import pytest
+from conftest import ROOT, SEED
+from scrapy import Request
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.test import get_crawler
+
+from crawler.demo import ORIGIN_HEADER, DemoServer
+from crawler.middlewares import PrivateAddressMiddleware
+
+
+def cli(*args, cwd, timeout=180):
+    return subprocess.run(
+        [sys.executable, "-m", "crawler", *args], capture_output=True, text=True, cwd=cwd, timeout=timeout
+    )
+
+
+def test_demo_runs_offline_with_defaults(tmp_path, crawl):
+    proc = cli("run", "-s", "PROGRESS_INTERVAL=0.05", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "Mirrored" in proc.stdout and "bundled demo site" in proc.stdout
+    assert "progress: pages" in proc.stderr  # not a terminal: periodic lines
+    mirror = crawl(db=tmp_path / "mirror.db", json_output=False)  # the default file, run again
+    assert mirror.scalar("SELECT count(*) FROM events") == 75  # 79 files, two events in three files each
+    assert mirror.scalar("SELECT count(*) FROM days") == 6
+    assert (
+        mirror.scalar("SELECT count(*) FROM events WHERE url NOT LIKE 'https://thecontext.net/news/%'") == 0
+    )
+    assert mirror.scalar("SELECT count(*) FROM sync_runs WHERE status = 'finished'") == 2
+    assert mirror.scalar("SELECT events_unchanged FROM sync_runs WHERE id = 2") == 75
+
+
+def test_demo_server_plays_the_cited_sources(tmp_path, crawl):
+    mirror = crawl()  # the whole demo: 108 cited sources
+    urls = [row["url"] for row in mirror.query("SELECT url FROM sources")]
+    assert len(urls) > 50
+    statuses = Counter()
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None  # the Location is the article's real address: never follow it here
+
+    opener = urllib.request.build_opener(NoRedirects)
+    with DemoServer() as demo:
+        for url in urls:
+            origin = "/".join(url.split("/", 3)[:3])
+            path = "/" + url.split("/", 3)[3]
+            request = urllib.request.Request(
+                demo.base_url.rstrip("/") + path, headers={ORIGIN_HEADER: origin}
+            )
+            try:
+                with opener.open(request) as response:
+                    statuses[response.status] += 1
+            except urllib.error.HTTPError as exc:
+                statuses[exc.code] += 1
+    assert statuses[200] > len(urls) / 2
+    assert statuses[404] and statuses[410] and statuses[301] and statuses[302] and statuses[503]
+
+
+def test_max_pages_bounds_the_crawl(site, crawl):
+    mirror = crawl("--start-url", site.url("news/2013/03/27/index.md"), "--max-pages", "5")
+    assert mirror.scalar("SELECT count(*) FROM pages") == 5
+    assert len([p for p in site.requests if p != "/robots.txt"]) == 5
+
+
+def test_since_until_bound_what_is_fetched(site, crawl):
+    mirror = crawl(
+        "--start-url", site.url("news/2013/03/27/index.md"), "--since", "2013-03-26", "--until", "2013-03-27"
+    )
+    fetched = [p for p in site.requests if p != "/robots.txt"]
+    assert fetched and all(p.startswith(("/news/2013/03/26/", "/news/2013/03/27/")) for p in fetched)
+    assert {r["date"] for r in mirror.query("SELECT date FROM days")} == {"2013-03-26", "2013-03-27"}
+    assert mirror.scalar("SELECT count(*) FROM events") == 35
+
+
+def test_until_alone_asks_for_its_day_directly(site, crawl):
+    mirror = crawl("--start-url", site.url(SEED), "--since", "2013-03-25", "--until", "2013-03-25")
+    # The seed is fetched (a start URL), its related events are all out of the window,
+    # and the window's day is asked for by its path.
+    assert mirror.scalar("SELECT count(*) FROM days") == 1
+    assert mirror.scalar("SELECT count(*) FROM events WHERE date = '2013-03-25'") == 17
+
+
+def test_robots_txt_is_respected(site, crawl):
+    site.routes["/robots.txt"] = [(200, {}, b"User-agent: *\nDisallow: /news/2013/03/26/\n")]
+    mirror = crawl("--start-url", site.url("news/2013/03/27/index.md"), "--since", "2013-03-26")
+    assert not site.requested("/news/2013/03/26/")
+    errors = mirror.query("SELECT error FROM pages WHERE url LIKE '%/2013/03/26/%'")
+    assert errors and {e["error"] for e in errors} == {"robots: forbidden by robots.txt"}
+
+
+def test_settings_override_with_dash_s(site, crawl):
+    crawl("--start-url", site.url(SEED), "--max-pages", "1", "-s", "USER_AGENT=test-agent/9 (+http://x)")
+    assert site.user_agents == {"test-agent/9 (+http://x)"}
+
+
+def test_unreachable_start_url_exits_1_with_one_line(tmp_path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed once the block ends: nothing listens
+    proc = cli("run", "--start-url", f"http://127.0.0.1:{port}/news/2013/03/27/index.md", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot fetch the start URL")
+    assert "refused" in proc.stderr
+
+
+def test_unwritable_database_exits_1(tmp_path):
+    proc = cli("run", "--db", str(tmp_path / "no" / "such" / "dir" / "m.db"), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: cannot write the database")
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--since", "2013-13-01"],
+        ["--since", "2013-03-27", "--until", "2013-03-01"],
+        ["-s", "NO_EQUALS_SIGN"],
+        ["--max-pages", "0"],
+    ],
+)
+def test_bad_arguments_exit_2(tmp_path, args):
+    proc = cli("run", *args, cwd=tmp_path, timeout=60)
+    assert proc.returncode == 2
+    assert not (tmp_path / "mirror.db").exists()
+
+
+def test_json_summary(site, crawl):
+    summary = crawl("--start-url", site.url(SEED), "--max-pages", "3").summary
+    assert summary["status"] == "finished"
+    assert summary["pages_fetched"] == 3
+    assert summary["start_urls"] == [site.url(SEED)]
+    assert set(summary) >= {"events_new", "events_changed", "events_unchanged", "errors", "seconds", "db"}
+
+
+def test_scrapy_crawl_works_from_the_project_folder(site, tmp_path):
+    db = tmp_path / "scrapy.db"
+    proc = subprocess.run(
+        [
+            "scrapy",
+            "crawl",
+            "eventsite",
+            "-a",
+            f"start_urls={site.url(SEED)}",
+            "-a",
+            "max_pages=2",
+            "-s",
+            f"MIRROR_DB={db}",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    import sqlite3
+
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM pages").fetchone()[0] == 2
+
+
+def test_private_addresses_are_refused_unless_allowed():
+    crawler = get_crawler(settings_dict={"ALLOW_PRIVATE": False})
+    guard = PrivateAddressMiddleware(crawler)
+    guard.allowed_hosts = {"127.0.0.1"}
+
+    async def verdict(url):
+        try:
+            await guard.process_request(Request(url))
+        except IgnoreRequest as exc:
+            return str(exc)
+        return None
+
+    async def main():
+        return [
+            await verdict("http://127.0.0.1:9/ok.md"),  # the start URL's host
+            await verdict("http://127.0.0.2:9/x"),
+            await verdict("http://localhost:9/x"),
+            await verdict("http://10.1.2.3/x"),
+            await verdict("http://169.254.169.254/latest/meta-data"),
+            await verdict("http://[::1]/x"),
+            await verdict("http://93.184.215.14/x"),  # public: allowed (never fetched here)
+            await verdict("file:///etc/passwd"),  # not a network request
+        ]
+
+    results = asyncio.run(main())
+    assert results[0] is None
+    assert all(r and r.startswith("private address") for r in results[1:6])
+    assert results[6] is None and results[7] is None
+    allowed = PrivateAddressMiddleware(get_crawler(settings_dict={"ALLOW_PRIVATE": True}))
+    assert asyncio.run(allowed.process_request(Request("http://10.1.2.3/x"))) is None
+
+
+def test_help_lists_the_options(tmp_path):
+    proc = cli("run", "--help", cwd=tmp_path, timeout=60)
+    for option in (
+        "--start-url",
+        "--site-root",
+        "--db",
+        "--max-pages",
+        "--since",
+        "--until",
+        "--allow-private",
+        "--json",
+        "-s",
+    ):
+        assert option in proc.stdout
