@@ -60,9 +60,19 @@ def cli():
     help="Root that /news/... links resolve against (default: the start URL's origin).",
 )
 @click.option("--db", "db_path", metavar="PATH", help="SQLite file to write (default: ./mirror.db).")
-@click.option("--max-pages", type=click.IntRange(min=1), help="Fetch at most N pages.")
-@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), help="Only pages dated on or after YYYY-MM-DD.")
-@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), help="Only pages dated on or before YYYY-MM-DD.")
+@click.option("--max-pages", type=click.IntRange(min=1), metavar="N", help="Fetch at most N pages.")
+@click.option(
+    "--since",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Only pages dated on or after this day (by their /news/Y/M/D/ path).",
+)
+@click.option(
+    "--until",
+    type=click.DateTime(["%Y-%m-%d"]),
+    metavar="YYYY-MM-DD",
+    help="Only pages dated on or before this day; its day pages are asked for directly.",
+)
 @click.option(
     "--allow-private",
     is_flag=True,
@@ -114,6 +124,7 @@ def run(start_urls, site_root, db_path, max_pages, since, until, allow_private, 
         reasons = "; ".join(f"{url}: {why}" for url, why in result.start_results.items())
         _fail(f"cannot fetch the start URL ({reasons})")
     summary = {**result.run, "db": str(Path(db_path)), "seconds": round(elapsed, 2)}
+    summary["errors_by_reason"] = result.errors_by_reason
     summary["start_urls"] = json.loads(summary["start_urls"])
     if demo is not None:
         summary["demo"] = True
@@ -145,10 +156,10 @@ def _human_summary(s: dict) -> str:
         f"  events: {s['events_new']} new, {s['events_changed']} changed, {s['events_unchanged']} unchanged",
     ]
     if s["errors"]:
-        lines.append(
-            f"  {s['errors']} pages could not be used; see: sqlite3 {s['db']}"
-            ' "select url, http_status, error from pages where error is not null"'
-        )
+        reasons = ", ".join(f"{count} × {reason}" for reason, count in s["errors_by_reason"].items())
+        lines.append(f"  pages not usable: {reasons}")
+        query = "select url, error from pages where error is not null"
+        lines.append(f'  (listed in the pages table: sqlite3 {s["db"]} "{query}")')
     return "\n".join(lines)
 
 

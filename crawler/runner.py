@@ -29,6 +29,7 @@ def project_settings(overrides: dict | None = None) -> Settings:
 @dataclass
 class CrawlResult:
     run: dict  # the sync_runs row
+    errors_by_reason: dict[str, int] = field(default_factory=dict)
     start_results: dict[str, str] = field(default_factory=dict)
     stats: dict = field(default_factory=dict)
 
@@ -47,4 +48,9 @@ def run_crawl(settings: Settings, **spider_args) -> CrawlResult:
     run = stats.pop("mirror/run", None)
     if run is None:
         raise RuntimeError("the crawl ended before the mirror was opened; see the log above")
-    return CrawlResult(run=run, start_results=dict(crawler.spider.start_results), stats=stats)
+    return CrawlResult(
+        run=run,
+        errors_by_reason=stats.pop("mirror/errors_by_reason", {}),
+        start_results=dict(crawler.spider.start_results),
+        stats=stats,
+    )

@@ -12,6 +12,23 @@ import sqlite_utils
 
 # table -> (columns, options).  Columns are in the order Datasette shows them.
 TABLES: dict[str, tuple[dict[str, type], dict]] = {
+    "sync_runs": (
+        {
+            "id": int,
+            "started_at": str,
+            "finished_at": str,
+            "status": str,
+            "finish_reason": str,
+            "start_urls": str,
+            "site_root": str,
+            "pages_fetched": int,
+            "events_new": int,
+            "events_changed": int,
+            "events_unchanged": int,
+            "errors": int,
+        },
+        {"pk": "id"},
+    ),
     "events": (
         {
             "id": str,
@@ -30,7 +47,11 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "content_hash": str,
             "sync_run": int,
         },
-        {"pk": "id", "not_null": {"url", "date", "text", "title"}},
+        {
+            "pk": "id",
+            "not_null": {"url", "date", "text", "title"},
+            "foreign_keys": [("sync_run", "sync_runs", "id")],
+        },
     ),
     "event_urls": (
         {
@@ -117,24 +138,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "redirect_to": str,
             "sync_run": int,
         },
-        {"pk": "url"},
-    ),
-    "sync_runs": (
-        {
-            "id": int,
-            "started_at": str,
-            "finished_at": str,
-            "status": str,
-            "finish_reason": str,
-            "start_urls": str,
-            "site_root": str,
-            "pages_fetched": int,
-            "events_new": int,
-            "events_changed": int,
-            "events_unchanged": int,
-            "errors": int,
-        },
-        {"pk": "id"},
+        {"pk": "url", "foreign_keys": [("sync_run", "sync_runs", "id")]},
     ),
 }
 

@@ -342,6 +342,14 @@ class Mirror:
                 " WHERE event_id IS NULL"
             )
 
+    def errors_by_reason(self) -> dict[str, int]:
+        rows = self.db.execute(
+            "SELECT error, count(*) FROM pages WHERE sync_run = ? AND error IS NOT NULL"
+            " GROUP BY error ORDER BY count(*) DESC, error",
+            [self.run_id],
+        )
+        return dict(rows.fetchall())
+
     def finish(self, reason: str) -> dict:
         status = {"finished": "finished", "closespider_pagecount": "finished"}.get(
             reason, "interrupted" if reason == "shutdown" else "failed"
@@ -395,4 +403,5 @@ class StorePipeline:
     def spider_closed(self, spider, reason):
         run = self.mirror.finish(reason)
         self.crawler.stats.set_value("mirror/run", run)
+        self.crawler.stats.set_value("mirror/errors_by_reason", self.mirror.errors_by_reason())
         self.db.close()
