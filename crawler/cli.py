@@ -3,7 +3,8 @@
 Commands stay thin: they turn options into settings and spider arguments, run
 the job, and print a summary.  Exit codes: 0 when the job ran (page errors are
 recorded in the database, not fatal), 1 when it could not run (start URL
-unreachable, database not writable), 2 for bad arguments.
+unreachable, database not writable), 2 for bad arguments, 130 when the run
+was interrupted (Ctrl-C, SIGTERM) and stopped cleanly before its end.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from crawler.runner import project_settings, run_crawl
 from pipeline.schema import open_database
 
 EXIT_CANNOT_RUN = 1
+EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
 def _fail(message: str) -> None:
@@ -132,6 +134,8 @@ def run(start_urls, site_root, db_path, max_pages, since, until, allow_private, 
         click.echo(json.dumps(summary, sort_keys=True))
     else:
         click.echo(_human_summary(summary))
+    if summary["status"] == "interrupted":
+        sys.exit(EXIT_INTERRUPTED)
 
 
 def _route_to_demo(settings, demo: DemoServer) -> None:

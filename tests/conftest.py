@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -50,12 +51,14 @@ class SiteServer:
         self.routes: dict[str, list[tuple[int, dict, bytes]]] = {}
         self.requests: list[str] = []
         self.user_agents: set[str] = set()
+        self.delay = 0.0  # seconds to wait before each answer
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append(self.path)
                 server.user_agents.add(self.headers.get("User-Agent", ""))
+                time.sleep(server.delay)
                 status, headers, body = server.answer(self.path)
                 self.send_response(status)
                 for name, value in headers.items():

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import pty
+import signal
 import socket
+import sqlite3
 import subprocess
 import sys
+import time
 import urllib.request
 from collections import Counter
 
@@ -163,8 +169,6 @@ def test_scrapy_crawl_works_from_the_project_folder(site, tmp_path):
         timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
-    import sqlite3
-
     assert sqlite3.connect(db).execute("SELECT count(*) FROM pages").fetchone()[0] == 2
 
 
@@ -214,3 +218,75 @@ def test_help_lists_the_options(tmp_path):
         "-s",
     ):
         assert option in proc.stdout
+
+
+def test_ctrl_c_stops_cleanly_and_the_next_run_completes(site, tmp_path, crawl):
+    db = tmp_path / "interrupted.db"
+    start = site.url("news/2013/03/27/index.md")
+    site.delay = 0.05
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crawler",
+            "run",
+            "--db",
+            str(db),
+            "--start-url",
+            start,
+            "--since",
+            "2013-03-26",
+            "-s",
+            "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 30
+    while len(site.requests) < 20 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    run = json.loads(out)
+    assert run["status"] == "interrupted" and run["finish_reason"] == "shutdown"
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    conn.close()
+    site.delay = 0
+    resumed = crawl("--start-url", start, "--since", "2013-03-26", db=db)
+    reference = crawl("--start-url", start, "--since", "2013-03-26", db=tmp_path / "reference.db")
+    assert 0 < stored < reference.summary["events_new"]
+    assert resumed.scalar("SELECT count(*) FROM events") == reference.summary["events_new"]
+    assert resumed.summary["status"] == "finished"
+
+
+def test_progress_line_on_a_terminal(tmp_path):
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "run"],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        cwd=tmp_path,
+        text=True,
+    )
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            data = os.read(leader, 4096)
+        except OSError:
+            break
+        if not data:
+            break
+        chunks.append(data)
+    proc.wait(timeout=120)
+    os.close(leader)
+    screen = b"".join(chunks).decode(errors="replace")
+    assert proc.returncode == 0
+    assert "\r\x1b[Kpages " in screen and " · queue " in screen
+    assert "progress:" not in screen

@@ -90,17 +90,23 @@ class EventSiteSpider(Spider):
             request = self._request(url, start=True)
             if request is not None:
                 yield request
-        if self.until:
-            day = self.until
-            while self.since is None or day >= self.since:
-                request = self._request(self.site.url + f"news/{day:%Y/%m}/{day.day}/index.md")
-                if request is None and self.max_pages and len(self.requested) >= self.max_pages:
-                    break
-                if request is not None:
-                    yield request
-                day -= dt.timedelta(days=1)
-                if self.since is None:
-                    break  # without a lower bound the day chain leads the way
+        for day in self._window_days():
+            request = self._request(self.site.url + f"news/{day:%Y/%m}/{day.day}/index.md")
+            if request is not None:
+                yield request
+
+    def _window_days(self) -> list[dt.date]:
+        """Day pages to ask for directly: the window's, newest first.
+
+        Without a lower bound only the last day is asked for and its
+        "Previous Day" chain leads the way back.
+        """
+        if self.until is None:
+            return []
+        if self.since is None:
+            return [self.until]
+        count = (self.until - self.since).days + 1
+        return [self.until - dt.timedelta(days=n) for n in range(count)]
 
     # -- requests ----------------------------------------------------------
 
@@ -137,6 +143,7 @@ class EventSiteSpider(Spider):
         if request.meta.get("start_url"):
             self.start_results[canonical_url(request.url)] = "ok"
         body = response.body
+        limit = self.settings.getint("DOWNLOAD_MAXSIZE")
         item = PageItem(
             url=canonical_url(response.url),
             fetched_at=utc_now(),
@@ -149,6 +156,9 @@ class EventSiteSpider(Spider):
             yield from self._redirect(item, response)
             return
         try:
+            if limit and len(body) > limit:
+                # file:// responses are read whole: DOWNLOAD_MAXSIZE only stops HTTP ones.
+                raise PageError(f"size: {len(body)} bytes, over DOWNLOAD_MAXSIZE")
             text = body.decode("utf-8-sig")
             if "\x00" in text:
                 raise PageError("NUL bytes in page: binary content, not markdown")
