@@ -153,6 +153,8 @@ def test_scrapy_crawl_works_from_the_project_folder(site, tmp_path):
     db = tmp_path / "scrapy.db"
     proc = subprocess.run(
         [
+            sys.executable,
+            "-m",
             "scrapy",
             "crawl",
             "eventsite",
