@@ -181,6 +181,26 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
     for name, columns in FTS.items():
         if not db[name].detect_fts():
             db[name].enable_fts(columns, create_triggers=True, tokenize="porter")
+            _narrow_update_trigger(db, name, columns)
+
+
+def _narrow_update_trigger(db: sqlite_utils.Database, table: str, columns: list[str]) -> None:
+    """Re-index a row only when an indexed column changes.
+
+    sqlite-utils' trigger fires on every UPDATE; a sync that only moves
+    ``last_seen`` would then rewrite the whole full-text index.
+    """
+    trigger = f"{table}_au"
+    body = db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'trigger' AND name = ?", [trigger]
+    ).fetchone()
+    if body is None:
+        return
+    listed = ", ".join(f'"{c}"' for c in columns)
+    narrowed = body[0].replace(f'AFTER UPDATE ON "{table}"', f'AFTER UPDATE OF {listed} ON "{table}"', 1)
+    with db.conn:
+        db.execute(f'DROP TRIGGER "{trigger}"')
+        db.execute(narrowed)
 
 
 def open_database(path: str) -> sqlite_utils.Database:

@@ -122,6 +122,8 @@ class Mirror:
                     text_key = excluded.text_key, title = excluded.title,
                     content_hash = excluded.content_hash, snapshot = excluded.snapshot,
                     last_seen = excluded.last_seen
+                WHERE event_urls.content_hash IS NOT excluded.content_hash
+                   OR event_urls.event_id IS NOT excluded.event_id
                 """,
                 [
                     event.url,
@@ -136,6 +138,7 @@ class Mirror:
                     now,
                 ],
             )
+            self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, event.url])
             for url in event.versions:
                 self.db.execute(
                     """

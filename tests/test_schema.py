@@ -46,3 +46,12 @@ def test_an_older_database_is_migrated_in_place_without_losing_rows(tmp_path):
     assert db["events"].get("e1")["text"] == "x"
     open_database(path)  # idempotent
     assert db["events"].count == 1
+
+
+def test_moving_last_seen_does_not_touch_the_search_index(tmp_path):
+    db = open_database(str(tmp_path / "m.db"))
+    db["events"].insert({"id": "e1", "url": "u", "date": "2013-03-27", "title": "t", "text": "Locusts"})
+    trigger = db.execute("SELECT sql FROM sqlite_master WHERE name = 'events_au'").fetchone()[0]
+    assert 'AFTER UPDATE OF "title", "text", "story" ON "events"' in trigger
+    db["events"].update("e1", {"last_seen": "2026-01-01"})
+    assert [r["id"] for r in db["events"].search("locusts")] == ["e1"]
