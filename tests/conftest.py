@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from crawler.demo import send_answer
+
 ROOT = Path(__file__).resolve().parents[1]
 # The bundled demo site is a byte-for-byte copy of shared/corpus/thecontext.
 CORPUS = ROOT / "crawler" / "demo" / "site"
@@ -59,13 +61,7 @@ class SiteServer:
                 server.requests.append(self.path)
                 server.user_agents.add(self.headers.get("User-Agent", ""))
                 time.sleep(server.delay)
-                status, headers, body = server.answer(self.path)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+                send_answer(self, *server.answer(self.path))
 
             def log_message(self, *args):
                 pass

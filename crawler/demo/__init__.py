@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import functools
 import threading
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 from crawler.demo.sources import answer_source
@@ -27,6 +27,16 @@ START_URL = SITE_ORIGIN + "/index.md"
 ORIGIN_HEADER = "X-Demo-Origin"
 
 
+def send_answer(handler: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
+    """Write a whole scripted answer on an ``http.server`` handler."""
+    handler.send_response(status)
+    for name, value in headers.items():
+        handler.send_header(name, value)
+    handler.send_header("Content-Length", str(len(body)))
+    handler.end_headers()
+    handler.wfile.write(body)
+
+
 class _DemoHandler(SimpleHTTPRequestHandler):
     extensions_map = {**SimpleHTTPRequestHandler.extensions_map, ".md": "text/markdown; charset=utf-8"}
 
@@ -34,13 +44,7 @@ class _DemoHandler(SimpleHTTPRequestHandler):
         origin = self.headers.get(ORIGIN_HEADER, SITE_ORIGIN)
         if origin == SITE_ORIGIN:
             return super().do_GET()
-        status, headers, body = answer_source(origin + self.path)
-        self.send_response(status)
-        for name, value in headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        send_answer(self, *answer_source(origin + self.path))
 
     def log_message(self, format, *args):  # the crawl reports progress itself
         pass
