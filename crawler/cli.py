@@ -20,7 +20,9 @@ import click
 
 from crawler.demo import START_URL as DEMO_START_URL
 from crawler.demo import DemoServer
-from crawler.runner import project_settings, run_crawl
+from crawler.reports import dead_links, render
+from crawler.runner import check_sources, project_settings, run_crawl
+from pipeline.clock import parse_instant
 from pipeline.schema import open_database
 
 EXIT_CANNOT_RUN = 1
@@ -42,7 +44,71 @@ def _parse_overrides(pairs: tuple[str, ...]) -> dict[str, str]:
     return overrides
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _instant(ctx, param, value):
+    if value is None:
+        return None
+    try:
+        parse_instant(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"expected an ISO-8601 moment like 2026-03-01T12:00:00Z, got {value!r}"
+        ) from None
+    return value
+
+
+def db_option(f):
+    return click.option("--db", "db_path", metavar="PATH", help="SQLite file (default: ./mirror.db).")(f)
+
+
+def job_options(f):
+    """Options every crawling command takes."""
+    for option in reversed(
+        [
+            db_option,
+            click.option(
+                "--now",
+                metavar="ISO-8601",
+                callback=_instant,
+                help="Act as if it were this moment (tests, replayed backfills). Default: the clock.",
+            ),
+            click.option(
+                "--allow-private",
+                is_flag=True,
+                help="Also fetch loopback/private addresses other than the ones you named.",
+            ),
+            click.option(
+                "--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary."
+            ),
+            click.option(
+                "-s",
+                "--set",
+                "overrides",
+                multiple=True,
+                metavar="NAME=VALUE",
+                help="Override a setting (Scrapy's or the project's), as with scrapy crawl.",
+            ),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _settings(db_path, now, allow_private, overrides):
+    settings = project_settings(_parse_overrides(overrides))
+    if db_path:
+        settings.set("MIRROR_DB", db_path, priority="cmdline")
+    if now:
+        settings.set("NOW", now, priority="cmdline")
+    if allow_private:
+        settings.set("ALLOW_PRIVATE", True, priority="cmdline")
+    try:
+        open_database(settings.get("MIRROR_DB")).close()
+    except (sqlite3.Error, OSError) as exc:
+        _fail(f"cannot write the database {settings.get('MIRROR_DB')}: {exc}")
+    return settings
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def cli():
     """Keep a local, queryable mirror of the news-event record in SQLite."""
 
@@ -61,7 +127,6 @@ def cli():
     metavar="URL",
     help="Root that /news/... links resolve against (default: the start URL's origin).",
 )
-@click.option("--db", "db_path", metavar="PATH", help="SQLite file to write (default: ./mirror.db).")
 @click.option("--max-pages", type=click.IntRange(min=1), metavar="N", help="Fetch at most N pages.")
 @click.option(
     "--since",
@@ -75,35 +140,12 @@ def cli():
     metavar="YYYY-MM-DD",
     help="Only pages dated on or before this day; its day pages are asked for directly.",
 )
-@click.option(
-    "--allow-private",
-    is_flag=True,
-    help="Also fetch loopback/private addresses other than the start URLs' hosts.",
-)
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
-@click.option(
-    "-s",
-    "--set",
-    "overrides",
-    multiple=True,
-    metavar="NAME=VALUE",
-    help="Override a setting (Scrapy's or the project's), as with scrapy crawl.",
-)
-def run(start_urls, site_root, db_path, max_pages, since, until, allow_private, as_json, overrides):
-    """Crawl the event site and bring mirror.db up to date."""
+@job_options
+def run(start_urls, site_root, max_pages, since, until, db_path, now, allow_private, as_json, overrides):
+    """Crawl the event site, bring mirror.db up to date, check new sources."""
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
-    settings = project_settings(_parse_overrides(overrides))
-    if db_path:
-        settings.set("MIRROR_DB", db_path, priority="cmdline")
-    if allow_private:
-        settings.set("ALLOW_PRIVATE", True, priority="cmdline")
-    db_path = settings.get("MIRROR_DB")
-    try:
-        open_database(db_path).close()
-    except (sqlite3.Error, OSError) as exc:
-        _fail(f"cannot write the database {db_path}: {exc}")
-
+    settings = _settings(db_path, now, allow_private, overrides)
     demo = DemoServer() if not start_urls else None
     started = time.monotonic()
     with demo or nullcontext():
@@ -121,19 +163,70 @@ def run(start_urls, site_root, db_path, max_pages, since, until, allow_private, 
             )
         except (ValueError, RuntimeError) as exc:
             _fail(str(exc))
-    elapsed = time.monotonic() - started
     if result.start_failed:
         reasons = "; ".join(f"{url}: {why}" for url, why in result.start_results.items())
         _fail(f"cannot fetch the start URL ({reasons})")
-    summary = {**result.run, "db": str(Path(db_path)), "seconds": round(elapsed, 2)}
-    summary["errors_by_reason"] = result.errors_by_reason
+    summary = {
+        **result.run,
+        "db": str(Path(settings.get("MIRROR_DB"))),
+        "seconds": round(time.monotonic() - started, 2),
+        "errors_by_reason": result.errors_by_reason,
+        "sources_by_status": result.source_status,
+        "demo": demo is not None,
+    }
     summary["start_urls"] = json.loads(summary["start_urls"])
-    if demo is not None:
-        summary["demo"] = True
+    _report(summary, as_json, _run_summary)
+
+
+@cli.command("check-links")
+@click.option("--all", "check_all", is_flag=True, help="Check every source, not only those due.")
+@click.option("--limit", type=click.IntRange(min=1), metavar="N", help="Check at most N sources.")
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Deliver the checks to the bundled demo server (for a mirror made from the demo).",
+)
+@job_options
+def check_links(check_all, limit, demo, db_path, now, allow_private, as_json, overrides):
+    """Check the cited sources that are due; flag dead ones, find archived copies."""
+    settings = _settings(db_path, now, allow_private, overrides)
+    started = time.monotonic()
+    server = DemoServer() if demo else None
+    with server or nullcontext():
+        if server is not None:
+            _route_to_demo(settings, server)
+        try:
+            result = check_sources(settings, check_all=check_all, limit=limit or 0)
+        except (ValueError, RuntimeError) as exc:
+            _fail(str(exc))
+    summary = {
+        **result.run,
+        "db": str(Path(settings.get("MIRROR_DB"))),
+        "seconds": round(time.monotonic() - started, 2),
+        "sources_by_status": result.source_status,
+    }
+    _report(summary, as_json, _check_summary)
+
+
+@cli.command("dead-links")
+@db_option
+@click.option(
+    "--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table", show_default=True
+)
+def dead_links_command(db_path, fmt):
+    """List dead sources with their events, first failure, last status and archived copy."""
+    path = db_path or project_settings().get("MIRROR_DB")
+    if not Path(path).exists():
+        _fail(f"no mirror at {path}; run `python -m crawler run` first")
+    db = open_database(path)
+    click.echo(render(dead_links(db), fmt), nl=False)
+
+
+def _report(summary: dict, as_json: bool, human) -> None:
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
     else:
-        click.echo(_human_summary(summary))
+        click.echo(human(summary))
     if summary["status"] == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
 
@@ -142,17 +235,23 @@ def _route_to_demo(settings, demo: DemoServer) -> None:
     """Deliver every request of this crawl to the local demo server.
 
     Nothing leaves the machine, so the private-address guard (which would
-    look host names up in DNS) has nothing to guard.
+    look host names up in DNS) has nothing to guard, and no host needs a delay.
     """
     handler = "crawler.demo.routing.DemoRoutingHandler"
     settings.set("DEMO_SERVER", demo.base_url, priority="cmdline")
+    # One local server plays every host: politeness towards it would only make the demo slow.
+    settings.set("SOURCE_DELAY", 0, priority="cmdline")
     settings.set("DOWNLOAD_HANDLERS", {"http": handler, "https": handler}, priority="cmdline")
     middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
     middlewares["crawler.middlewares.PrivateAddressMiddleware"] = None
     settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority="cmdline")
 
 
-def _human_summary(s: dict) -> str:
+def _statuses(counts: dict[str, int]) -> str:
+    return ", ".join(f"{n} {status}" for status, n in counts.items()) or "none"
+
+
+def _run_summary(s: dict) -> str:
     where = "the bundled demo site" if s.get("demo") else ", ".join(s["start_urls"])
     lines = [
         f"Mirrored {s['pages_fetched']} pages from {where} into {s['db']} in {s['seconds']:.1f}s"
@@ -164,7 +263,19 @@ def _human_summary(s: dict) -> str:
         lines.append(f"  pages not usable: {reasons}")
         query = "select url, error from pages where error is not null"
         lines.append(f'  (listed in the pages table: sqlite3 {s["db"]} "{query}")')
+    if s.get("sources_checked") is not None:
+        lines.append(
+            f"  sources: {s['sources_checked']} checked; by status: {_statuses(s['sources_by_status'])}"
+        )
     return "\n".join(lines)
+
+
+def _check_summary(s: dict) -> str:
+    return (
+        f"Checked {s['sources_checked']} sources in {s['db']} in {s['seconds']:.1f}s"
+        f" ({s['status']}: {s['finish_reason']}).\n"
+        f"  sources by status: {_statuses(s['sources_by_status'])}"
+    )
 
 
 def main() -> None:

@@ -1,6 +1,10 @@
-"""The item the spider yields: one fetched (or failed) page of the site.
+"""The items the spiders yield.
 
-The spider parses each page once, because it must know the page's links to
+``PageItem``: one fetched (or failed) page of the site (the event spider).
+``CheckItem``, ``ProbeItem``, ``ArchiveItem``: the facts of one source check,
+of a host's random-sibling probe, and of an archive lookup (the source spider).
+
+The event spider parses each page once, because it must know the page's links to
 follow them; the item carries that parse downstream so that no pipeline
 parses again.  Pipelines fill in the later fields in order:
 normalise (``event``/``day``) → dedupe (``event_id``) → store.
@@ -8,7 +12,7 @@ normalise (``event``/``day``) → dedupe (``event_id``) → store.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pipeline.normalise import Day, Event
 from pipeline.parse import ParsedPage
@@ -17,7 +21,6 @@ from pipeline.parse import ParsedPage
 @dataclass
 class PageItem:
     url: str  # canonical URL the content was served under (after redirects)
-    fetched_at: str
     kind: str  # event, day, index, other, redirect, error
     http_status: int | None = None
     content_hash: str | None = None
@@ -29,3 +32,36 @@ class PageItem:
     event: Event | None = None
     day: Day | None = None
     event_id: str | None = None
+
+
+@dataclass
+class CheckItem:
+    source_id: int
+    url: str
+    http_status: int | None = None
+    final_url: str | None = None
+    redirects: int = 0
+    content_type: str | None = None
+    size: int | None = None
+    error: str | None = None
+    detail: str | None = None
+    elapsed_ms: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes | None = None
+
+
+@dataclass
+class ProbeItem:
+    host: str
+    probe_url: str
+    http_status: int | None = None
+    final_url: str | None = None
+    content_type: str | None = None
+    body: bytes | None = None
+
+
+@dataclass
+class ArchiveItem:
+    source_id: int
+    body: bytes | None = None
+    error: str | None = None

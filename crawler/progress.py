@@ -43,21 +43,14 @@ class Progress:
             self.stream.flush()
 
     def line(self) -> str:
-        stats = self.crawler.stats
-        engine = self.crawler.engine
-        slot = getattr(engine, "_slot", None)  # Scrapy keeps the queue private
+        """The spider's own figures (its ``progress(stats)``), the queue and the time."""
+        slot = getattr(self.crawler.engine, "_slot", None)  # Scrapy keeps the queue private
         try:
             queued = len(slot.scheduler) + len(slot.inprogress)
         except (AttributeError, TypeError):
             queued = 0
-        return (
-            f"pages {stats.get_value('item_scraped_count', 0)}"
-            f" · events {stats.get_value('mirror/events_seen', 0)}"
-            f" (new {stats.get_value('mirror/events_new', 0)})"
-            f" · errors {stats.get_value('mirror/page_errors', 0)}"
-            f" · queue {queued}"
-            f" · {time.monotonic() - self.started:.0f}s"
-        )
+        figures = self.crawler.spider.progress(self.crawler.stats)
+        return f"{figures} · queue {queued} · {time.monotonic() - self.started:.0f}s"
 
     def report(self):
         if self.tty:

@@ -1,11 +1,13 @@
-"""Run one crawl in this process and report what it did.
+"""Run crawls in this process and report what they did.
 
-The CLI is a thin layer over :func:`run_crawl`: it turns options into Scrapy
-settings and spider arguments, and this module runs Scrapy's
+The CLI is a thin layer over these functions: it turns options into Scrapy
+settings and spider arguments; this module runs Scrapy's
 ``AsyncCrawlerProcess`` (asyncio reactor) with the project's settings module,
-then reads the run's row back from ``sync_runs``.  A Twisted reactor cannot be
-restarted, so this is called once per process; the scheduler and the tests run
-it in child processes.
+then reads the run's row back from ``sync_runs``.  ``run`` is the site crawl
+followed, in the same process and the same ``sync_runs`` row, by a check of
+the sources it discovered.  A Twisted reactor cannot be restarted, so each
+function is called once per process; the scheduler and the tests run them in
+child processes.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.spiders.eventsite import EventSiteSpider
+from crawler.spiders.sources import SourceCheckSpider
 
 
 def project_settings(overrides: dict | None = None) -> Settings:
@@ -30,8 +33,8 @@ def project_settings(overrides: dict | None = None) -> Settings:
 class CrawlResult:
     run: dict  # the sync_runs row
     errors_by_reason: dict[str, int] = field(default_factory=dict)
+    source_status: dict[str, int] = field(default_factory=dict)
     start_results: dict[str, str] = field(default_factory=dict)
-    stats: dict = field(default_factory=dict)
 
     @property
     def start_failed(self) -> bool:
@@ -39,18 +42,43 @@ class CrawlResult:
         return bool(self.start_results) and all(v != "ok" for v in self.start_results.values())
 
 
-def run_crawl(settings: Settings, **spider_args) -> CrawlResult:
-    process = AsyncCrawlerProcess(settings)
-    crawler = process.create_crawler(EventSiteSpider)
-    process.crawl(crawler, **spider_args)
-    process.start()
-    stats = crawler.stats.get_stats()
-    run = stats.pop("mirror/run", None)
+def _finished_run(crawler) -> dict:
+    run = crawler.stats.get_value("mirror/run")
     if run is None:
         raise RuntimeError("the crawl ended before the mirror was opened; see the log above")
+    return run
+
+
+def run_crawl(settings: Settings, **spider_args) -> CrawlResult:
+    """Crawl the site; then, unless CHECK_SOURCES is off, check the new sources."""
+    process = AsyncCrawlerProcess(settings)
+    site = process.create_crawler(EventSiteSpider)
+    checks = []
+
+    def then_check_sources(_task) -> None:
+        run = site.stats.get_value("mirror/run")
+        if run and run["status"] == "finished" and settings.getbool("CHECK_SOURCES"):
+            checks.append(process.create_crawler(SourceCheckSpider))
+            process.crawl(checks[0], only_unchecked=True, run_id=run["id"])
+
+    process.crawl(site, **spider_args).add_done_callback(then_check_sources)
+    process.start()
+    run = _finished_run(checks[0] if checks else site)
+    source_status = checks[0].stats.get_value("mirror/source_status", {}) if checks else {}
     return CrawlResult(
         run=run,
-        errors_by_reason=stats.pop("mirror/errors_by_reason", {}),
-        start_results=dict(crawler.spider.start_results),
-        stats=stats,
+        errors_by_reason=site.stats.get_value("mirror/errors_by_reason", {}),
+        source_status=source_status,
+        start_results=dict(site.spider.start_results),
+    )
+
+
+def check_sources(settings: Settings, **spider_args) -> CrawlResult:
+    """Check the sources that are due (or all, or a limited number)."""
+    process = AsyncCrawlerProcess(settings)
+    crawler = process.create_crawler(SourceCheckSpider)
+    process.crawl(crawler, **spider_args)
+    process.start()
+    return CrawlResult(
+        run=_finished_run(crawler), source_status=crawler.stats.get_value("mirror/source_status", {})
     )

@@ -19,6 +19,40 @@ ALLOW_PRIVATE = False
 DEDUPE_SIMILARITY = 0.85
 #: Seconds between progress log lines when stderr is not a terminal.
 PROGRESS_INTERVAL = 10.0
+#: Act as if it were this moment (ISO 8601, ``--now``); unset: the clock.
+NOW = None
+
+# -- source checking (crawler.spiders.sources, pipeline.liveness) ------------
+
+#: ``run`` checks the sources it discovered (those never checked) after the site crawl.
+CHECK_SOURCES = True
+#: Politeness per source host: requests in flight, and seconds between them.
+SOURCE_CONCURRENCY_PER_HOST = 1
+SOURCE_DELAY = 1.0
+#: Longest Retry-After (seconds) waited for within a run; longer ones defer to a later run.
+RETRY_AFTER_MAX = 60
+#: A source response larger than this is not downloaded (a check records "size").
+SOURCE_MAXSIZE = 20 * 1024 * 1024
+#: Strikes before dead, and the least time between two strikes that count.
+DEAD_STRIKES = 3
+STRIKE_INTERVAL_DAYS = 3
+#: When to check again: alive, blocked, dead sources; undecided checks.
+ALIVE_RECHECK_DAYS = 7
+BLOCKED_RECHECK_DAYS = 7
+DEAD_RECHECK_DAYS = 30
+RETRY_LATER_DAYS = 1
+#: A host whose checks in one run all fail (at least this many) is down, not its pages.
+OUTAGE_MIN_CHECKS = 2
+#: This many cited URLs of one host redirected to one target: a soft 404.
+SOFT404_SHARED_REDIRECTS = 3
+#: A page this similar (token Jaccard) to the host's random-sibling page is a soft 404.
+SOFT404_SIMILARITY = 0.95
+#: How long a host's random-sibling probe result is reused.
+PROBE_TTL_DAYS = 30
+#: The Internet Archive's availability API; asked when a source fails.
+WAYBACK_API_URL = "https://archive.org/wayback/available"
+#: How long an empty or failed archive answer waits before it is asked again.
+ARCHIVE_RECHECK_DAYS = 7
 
 # -- Scrapy ------------------------------------------------------------------
 
@@ -31,6 +65,8 @@ DOWNLOAD_TIMEOUT = 30
 CONCURRENT_REQUESTS = 16
 CONCURRENT_REQUESTS_PER_DOMAIN = 8
 RETRY_TIMES = 2
+# A page or source that still fails after its retries is recorded, not an error of the run.
+RETRY_GIVE_UP_LOG_LEVEL = "INFO"
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 LOG_LEVEL = "WARNING"

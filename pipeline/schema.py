@@ -15,6 +15,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
     "sync_runs": (
         {
             "id": int,
+            "kind": str,
             "started_at": str,
             "finished_at": str,
             "status": str,
@@ -26,6 +27,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "events_changed": int,
             "events_unchanged": int,
             "errors": int,
+            "sources_checked": int,
         },
         {"pk": "id"},
     ),
@@ -74,8 +76,75 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
         {"foreign_keys": [("event_id", "events", "id")]},
     ),
     "sources": (
-        {"id": int, "url": str, "domain": str, "first_seen": str},
+        {
+            "id": int,
+            "url": str,
+            "domain": str,
+            "first_seen": str,
+            # liveness (pipeline.liveness)
+            "status": str,
+            "strikes": int,
+            "last_strike_at": str,
+            "last_checked_at": str,
+            "last_outcome": str,
+            "next_check_at": str,
+            "first_failed_at": str,
+            "dead_since": str,
+            # what the last good check kept
+            "http_status": int,
+            "final_url": str,
+            "content_type": str,
+            "size": int,
+            "title": str,
+            "description": str,
+            "published": str,
+            "site_name": str,
+            "content_hash": str,
+            "first_ok_at": str,
+            "last_ok_at": str,
+            # the Internet Archive's copy
+            "archive_url": str,
+            "archive_timestamp": str,
+            "archive_checked_at": str,
+        },
         {"pk": "id"},
+    ),
+    "source_texts": (
+        {"id": int, "source_id": int, "fetched_at": str, "content_hash": str, "text": str},
+        {"pk": "id", "foreign_keys": [("source_id", "sources", "id")]},
+    ),
+    "link_checks": (
+        {
+            "id": int,
+            "source_id": int,
+            "sync_run": int,
+            "checked_at": str,
+            "url": str,
+            "http_status": int,
+            "final_url": str,
+            "redirects": int,
+            "content_type": str,
+            "size": int,
+            "error": str,
+            "elapsed_ms": int,
+            "outcome": str,
+            "note": str,
+        },
+        {
+            "pk": "id",
+            "foreign_keys": [("source_id", "sources", "id"), ("sync_run", "sync_runs", "id")],
+        },
+    ),
+    "hosts": (
+        {
+            "host": str,
+            "probe_url": str,
+            "probe_status": int,
+            "probe_final_url": str,
+            "probe_tokens": str,
+            "probed_at": str,
+        },
+        {"pk": "host"},
     ),
     "event_sources": (
         {"event_id": str, "source_id": int, "label": str, "position": int},
@@ -155,9 +224,14 @@ INDEXES = [
     ("event_contexts", ["context_id"]),
     ("day_events", ["url"]),
     ("sources", ["domain"]),
+    ("sources", ["status"]),
+    ("sources", ["next_check_at"]),
+    ("source_texts", ["source_id"]),
+    ("link_checks", ["source_id"]),
+    ("link_checks", ["sync_run"]),
     ("pages", ["kind"]),
 ]
-FTS = {"events": ["title", "text", "story"]}
+FTS = {"events": ["title", "text", "story"], "source_texts": ["text"]}
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
@@ -178,6 +252,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             db[name].create_index(columns, unique=True, if_not_exists=True)
         for name, columns in INDEXES:
             db[name].create_index(columns, if_not_exists=True)
+        db.execute("UPDATE sources SET status = 'unchecked' WHERE status IS NULL")
+        db.execute("UPDATE sources SET strikes = 0 WHERE strikes IS NULL")
     for name, columns in FTS.items():
         if not db[name].detect_fts():
             db[name].enable_fts(columns, create_triggers=True, tokenize="porter")

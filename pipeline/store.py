@@ -14,22 +14,36 @@ changes between runs, the previous content is kept in ``event_versions``.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import json
 
 import sqlite_utils
 from scrapy import signals
 
 from crawler.items import PageItem
+from pipeline.clock import Clock
 from pipeline.normalise import Day, Event, RelatedRef, SourceRef
 from pipeline.schema import open_database
 
+
+def start_run(db: sqlite_utils.Database, clock: Clock, **fields) -> int:
+    """Open a ``sync_runs`` row; a row still "running" was left by a killed process."""
+    with db.conn:
+        db.execute(
+            "UPDATE sync_runs SET status = 'abandoned', finish_reason = 'process died'"
+            " WHERE status = 'running'"
+        )
+        return db["sync_runs"].insert({"started_at": clock.iso(), "status": "running", **fields}).last_pk
+
+
+def run_status(reason: str) -> str:
+    """The ``sync_runs.status`` for Scrapy's finish reason."""
+    if reason in ("finished", "closespider_pagecount"):
+        return "finished"
+    return "interrupted" if reason == "shutdown" else "failed"
+
+
 MAX_REDIRECT_CHAIN = 5
 DAY_EVENT_COLUMNS = ("date", "position", "url", "title", "topic", "contexts", "description")
-
-
-def utc_now() -> str:
-    return dt.datetime.now(dt.UTC).replace(microsecond=0).isoformat()
 
 
 def event_snapshot(event: Event) -> str:
@@ -46,9 +60,10 @@ def event_from_snapshot(snapshot: str) -> Event:
 class Mirror:
     """The write side of ``mirror.db`` for one sync run."""
 
-    def __init__(self, db: sqlite_utils.Database, run_id: int):
+    def __init__(self, db: sqlite_utils.Database, run_id: int, clock: Clock):
         self.db = db
         self.run_id = run_id
+        self.clock = clock
         self.new: set[str] = set()
         self.changed: set[str] = set()
         self.seen: set[str] = set()
@@ -56,27 +71,10 @@ class Mirror:
         self.errors = 0
 
     @classmethod
-    def start(cls, path: str, start_urls: list[str], site_root: str) -> Mirror:
+    def start(cls, path: str, clock: Clock, start_urls: list[str], site_root: str) -> Mirror:
         db = open_database(path)
-        with db.conn:
-            # A run that is still "running" here was killed: say so.
-            db.execute(
-                "UPDATE sync_runs SET status = 'abandoned', finish_reason = 'process died'"
-                " WHERE status = 'running'"
-            )
-            run_id = (
-                db["sync_runs"]
-                .insert(
-                    {
-                        "started_at": utc_now(),
-                        "status": "running",
-                        "start_urls": json.dumps(start_urls),
-                        "site_root": site_root,
-                    }
-                )
-                .last_pk
-            )
-        return cls(db, run_id)
+        run_id = start_run(db, clock, kind="sync", start_urls=json.dumps(start_urls), site_root=site_root)
+        return cls(db, run_id, clock)
 
     # -- pages -------------------------------------------------------------
 
@@ -98,13 +96,13 @@ class Mirror:
             )
 
     def _upsert_page(self, row: dict) -> None:
-        row.update(fetched_at=utc_now(), sync_run=self.run_id)
+        row.update(fetched_at=self.clock.iso(), sync_run=self.run_id)
         self.db["pages"].upsert(row, pk="url")
 
     # -- events ------------------------------------------------------------
 
     def store_event(self, event_id: str, event: Event) -> None:
-        now = utc_now()
+        now = self.clock.iso()
         self.seen.add(event_id)
         snapshot = event_snapshot(event)
         content_hash = event.content_hash()
@@ -228,7 +226,8 @@ class Mirror:
             db.execute(f"DELETE FROM {table} WHERE event_id = ?", [event_id])
         for position, source in enumerate(event.sources, 1):
             db.execute(
-                "INSERT INTO sources (url, domain, first_seen) VALUES (?, ?, ?) ON CONFLICT (url) DO NOTHING",
+                "INSERT INTO sources (url, domain, first_seen, status, strikes)"
+                " VALUES (?, ?, ?, 'unchecked', 0) ON CONFLICT (url) DO NOTHING",
                 [source.url, source.domain, now],
             )
             db.execute(
@@ -261,7 +260,7 @@ class Mirror:
     # -- days --------------------------------------------------------------
 
     def store_day(self, day: Day) -> None:
-        now = utc_now()
+        now = self.clock.iso()
         rows = [
             {
                 "date": day.date,
@@ -318,7 +317,7 @@ class Mirror:
         Old slugs that redirect to an event's page become URLs of that event
         first (following chains of redirects), so links to them resolve too.
         """
-        now = utc_now()
+        now = self.clock.iso()
         with self.db.conn:
             for _ in range(MAX_REDIRECT_CHAIN):
                 added = self.db.execute(
@@ -354,12 +353,9 @@ class Mirror:
         return dict(rows.fetchall())
 
     def finish(self, reason: str) -> dict:
-        status = {"finished": "finished", "closespider_pagecount": "finished"}.get(
-            reason, "interrupted" if reason == "shutdown" else "failed"
-        )
         counts = {
-            "finished_at": utc_now(),
-            "status": status,
+            "finished_at": self.clock.iso(),
+            "status": run_status(reason),
             "finish_reason": reason,
             "pages_fetched": self.pages,
             "events_new": len(self.new),
@@ -379,7 +375,10 @@ class StorePipeline:
         self.crawler = crawler
         spider = crawler.spider
         self.mirror = Mirror.start(
-            crawler.settings.get("MIRROR_DB"), list(spider.start_urls), spider.site.url
+            crawler.settings.get("MIRROR_DB"),
+            Clock.from_settings(crawler.settings),
+            list(spider.start_urls),
+            spider.site.url,
         )
         self.db = self.mirror.db
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)

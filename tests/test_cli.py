@@ -70,7 +70,7 @@ def test_demo_server_plays_the_cited_sources(tmp_path, crawl):
             except urllib.error.HTTPError as exc:
                 statuses[exc.code] += 1
     assert statuses[200] > len(urls) / 2
-    assert statuses[404] and statuses[410] and statuses[301] and statuses[302] and statuses[503]
+    assert {404, 410, 301, 302, 403, 500} <= set(statuses)
 
 
 def test_max_pages_bounds_the_crawl(site, crawl):
@@ -240,6 +240,8 @@ def test_ctrl_c_stops_cleanly_and_the_next_run_completes(site, tmp_path, crawl):
             "2013-03-26",
             "-s",
             "CONCURRENT_REQUESTS_PER_DOMAIN=1",
+            "-s",
+            "CHECK_SOURCES=False",
             "--json",
         ],
         stdout=subprocess.PIPE,

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.exceptions import IgnoreRequest
@@ -32,7 +33,6 @@ from twisted.web.client import ResponseFailed
 
 from crawler.items import PageItem
 from pipeline.parse import PageError, parse_page
-from pipeline.store import utc_now
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
 
 FAILURE_REASONS = [
@@ -84,6 +84,20 @@ class EventSiteSpider(Spider):
         self.max_pages = int(max_pages or 0)
         self.requested: set[str] = set()
         self.start_results: dict[str, str] = {}  # start URL -> "ok" or the failure
+
+    def progress(self, stats) -> str:
+        return (
+            f"pages {stats.get_value('item_scraped_count', 0)}"
+            f" · events {stats.get_value('mirror/events_seen', 0)}"
+            f" (new {stats.get_value('mirror/events_new', 0)})"
+            f" · errors {stats.get_value('mirror/page_errors', 0)}"
+        )
+
+    @property
+    def allowed_private_hosts(self) -> set[str]:
+        """Hosts the user chose: fetched even when private (see the middleware)."""
+        hosts = {urlsplit(url).hostname for url in [*self.start_urls, self.site.url]}
+        return {host.lower() for host in hosts if host}
 
     async def start(self):
         for url in self.start_urls:
@@ -146,7 +160,6 @@ class EventSiteSpider(Spider):
         limit = self.settings.getint("DOWNLOAD_MAXSIZE")
         item = PageItem(
             url=canonical_url(response.url),
-            fetched_at=utc_now(),
             kind="error",
             http_status=response.status,
             content_hash=hashlib.sha256(body).hexdigest(),
@@ -222,4 +235,4 @@ class EventSiteSpider(Spider):
         if request.meta.get("start_url"):
             self.start_results[url] = reason
         self.logger.info("page failed: %s (%s)", url, reason)
-        yield PageItem(url=url, fetched_at=utc_now(), kind="error", http_status=status, error=reason)
+        yield PageItem(url=url, kind="error", http_status=status, error=reason)

@@ -1,0 +1,87 @@
+"""What is kept from a live source: metadata and the article's text.
+
+trafilatura finds the main text (the field's best extractor) and most
+metadata; beautifulsoup4 fills what it leaves empty from ``<title>``,
+OpenGraph and JSON-LD.  Only HTML is read: a PDF or an image is alive or not
+like any other source, and the mirror records its type and size only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+
+import trafilatura
+from bs4 import BeautifulSoup
+
+HTML_TYPES = ("text/html", "application/xhtml+xml")
+WORD = re.compile(r"\w+", re.U)
+
+
+@dataclass
+class Extracted:
+    title: str | None = None
+    description: str | None = None
+    published: str | None = None
+    site_name: str | None = None
+    text: str | None = None
+
+    @property
+    def text_hash(self) -> str | None:
+        return hashlib.sha256(self.text.encode()).hexdigest() if self.text else None
+
+
+def is_html(content_type: str | None, body: bytes) -> bool:
+    if content_type:
+        return content_type.split(";")[0].strip().lower() in HTML_TYPES
+    return body[:512].lstrip().lower().startswith((b"<!doctype html", b"<html"))
+
+
+def tokens(html: str, limit: int = 2000) -> set[str]:
+    """Lower-cased words of a page's visible text: enough to compare two pages."""
+    text = BeautifulSoup(html, "html.parser").get_text(" ")
+    return set(WORD.findall(text.lower())[:limit])
+
+
+def similarity(a: set[str], b: set[str]) -> float:
+    if not a and not b:
+        return 1.0
+    return len(a & b) / len(a | b)
+
+
+def _meta(soup: BeautifulSoup, *names: str) -> str | None:
+    for name in names:
+        tag = soup.find("meta", attrs={"property": name}) or soup.find("meta", attrs={"name": name})
+        if tag and tag.get("content", "").strip():
+            return tag["content"].strip()
+    return None
+
+
+def _json_ld_date(soup: BeautifulSoup) -> str | None:
+    for script in soup.find_all("script", attrs={"type": "application/ld+json"}):
+        try:
+            data = json.loads(script.string or "")
+        except ValueError:
+            continue
+        for item in data if isinstance(data, list) else [data]:
+            if isinstance(item, dict) and item.get("datePublished"):
+                return str(item["datePublished"])
+    return None
+
+
+def extract(html: str, url: str) -> Extracted:
+    meta = trafilatura.extract_metadata(html, default_url=url)
+    text = trafilatura.extract(html, url=url, include_comments=False, favor_precision=True)
+    soup = BeautifulSoup(html, "html.parser")
+    title_tag = soup.title.string.strip() if soup.title and soup.title.string else None
+    return Extracted(
+        title=(meta.title if meta else None) or _meta(soup, "og:title") or title_tag,
+        description=(meta.description if meta else None) or _meta(soup, "og:description", "description"),
+        published=(meta.date if meta else None)
+        or _meta(soup, "article:published_time", "datePublished")
+        or _json_ld_date(soup),
+        site_name=(meta.sitename if meta else None) or _meta(soup, "og:site_name"),
+        text=text or None,
+    )
