@@ -113,10 +113,9 @@ def retry_after_seconds(value: bytes | str | None, now: float | None = None) -> 
 class HostBackoffMiddleware:
     """Slow a host down when it asks to be left alone, and honour Retry-After."""
 
-    MAX_DELAY = 60.0
-
     def __init__(self, crawler):
         self.crawler = crawler
+        self.max_delay = crawler.settings.getfloat("BACKOFF_MAX_DELAY")
         self.base_delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
         self.max_wait = crawler.settings.getfloat("RETRY_AFTER_MAX")
 
@@ -150,6 +149,6 @@ class HostBackoffMiddleware:
         return response
 
     def _back_off(self, slot) -> None:
-        """Double the host's delay (from DOWNLOAD_DELAY, up to MAX_DELAY); none when the delay is 0."""
+        """Double the host's delay (from DOWNLOAD_DELAY up to BACKOFF_MAX_DELAY); none while it is 0."""
         if slot is not None:
-            slot.delay = min(self.MAX_DELAY, max(slot.delay * 2, self.base_delay))
+            slot.delay = min(self.max_delay, max(slot.delay * 2, self.base_delay))

@@ -29,6 +29,8 @@ CHECK_SOURCES = True
 #: Politeness per source host: requests in flight, and seconds between them.
 SOURCE_CONCURRENCY_PER_HOST = 1
 SOURCE_DELAY = 1.0
+#: The longest delay between two requests to a host that 5xx/429 answers back off to (seconds).
+BACKOFF_MAX_DELAY = 60
 #: Longest Retry-After (seconds) waited for within a run; longer ones defer to a later run.
 RETRY_AFTER_MAX = 60
 #: A source response larger than this is not downloaded (a check records "size").

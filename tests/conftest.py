@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
@@ -37,13 +39,15 @@ THAILAND_PAGES = [
     "news/2013/03/27/the-thailand-government-prepares-for-peace-talks-with-muslim-separatist-groups-with-the-hope-of-ending-a-decade-long-insurgency.md",
 ]
 SEED = MALI_PAGES[0]
+RESET, STALL = -1, -2  # scripted answers that are not HTTP answers
 
 
 class SiteServer:
     """Serves a directory over HTTP, plus scripted answers for chosen paths.
 
     ``routes[path]`` is a list of answers ``(status, headers, body)`` given in
-    turn (the last one repeats).  ``prefix`` serves the tree below a path, as a
+    turn (the last one repeats); status ``RESET`` drops the connection, and
+    ``STALL`` answers after ``body`` seconds.  ``prefix`` serves the tree below a path, as a
     raw-file host does.  Every request path is logged in ``requests``.
     """
 
@@ -53,15 +57,28 @@ class SiteServer:
         self.routes: dict[str, list[tuple[int, dict, bytes]]] = {}
         self.requests: list[str] = []
         self.user_agents: set[str] = set()
+        self.times: list[tuple[str, float]] = []
         self.delay = 0.0  # seconds to wait before each answer
         server = self
 
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self):
                 server.requests.append(self.path)
+                server.times.append((self.path, time.monotonic()))
                 server.user_agents.add(self.headers.get("User-Agent", ""))
                 time.sleep(server.delay)
-                send_answer(self, *server.answer(self.path))
+                status, headers, body = server.answer(self.path)
+                if status == RESET:  # drop the connection with a TCP reset, answering nothing
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                if status == STALL:  # answer only after the client has given up
+                    time.sleep(float(body))
+                    status, body = 200, b"too late"
+                try:
+                    send_answer(self, status, headers, body)
+                except ConnectionError:
+                    pass  # the client gave up first (a timeout test)
 
             def log_message(self, *args):
                 pass

@@ -20,29 +20,12 @@ import hashlib
 from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
-from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
-from twisted.internet.error import (
-    ConnectionLost,
-    ConnectionRefusedError,
-    DNSLookupError,
-    TCPTimedOutError,
-    TimeoutError,
-)
-from twisted.web.client import ResponseFailed
 
+from crawler.failures import error_kind
 from crawler.items import PageItem
 from pipeline.parse import PageError, parse_page
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
-
-FAILURE_REASONS = [
-    (DNSLookupError, "dns"),
-    ((TimeoutError, TCPTimedOutError), "timeout"),
-    (ConnectionRefusedError, "refused"),
-    ((ConnectionLost, ResponseFailed), "reset"),
-    (FileNotFoundError, "missing"),
-]
-
 
 REDIRECTS = [301, 302, 303, 307, 308]
 
@@ -217,20 +200,11 @@ class EventSiteSpider(Spider):
         if failure.check(HttpError):
             status = failure.value.response.status
             reason = f"HTTP {status}"
-        elif failure.check(IgnoreRequest):
-            reason = str(failure.value) or "ignored"
-            if "robots.txt" in reason:
-                reason = "robots: forbidden by robots.txt"
         else:
-            reason = next(
-                (name for kinds, name in FAILURE_REASONS if failure.check(kinds)),
-                failure.type.__name__,
-            )
-            detail = str(failure.value).strip()
-            if "maxsize" in detail:
-                reason = "size"
-            if detail:
-                reason = f"{reason}: {detail[:200]}"
+            kind, detail = error_kind(failure)
+            reason = f"{kind}: {detail}" if detail else kind
+            if kind == "robots":
+                reason = "robots: forbidden by robots.txt"
         url = canonical_url(request.url)
         if request.meta.get("start_url"):
             self.start_results[url] = reason

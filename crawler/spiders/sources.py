@@ -22,54 +22,14 @@ import secrets
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from scrapy import Request, Spider, signals
-from scrapy.exceptions import DontCloseSpider, IgnoreRequest
-from twisted.internet.defer import CancelledError
-from twisted.internet.error import (
-    ConnectionLost,
-    ConnectionRefusedError,
-    DNSLookupError,
-    SSLError,
-    TCPTimedOutError,
-    TimeoutError,
-)
-from twisted.web.client import ResponseFailed, ResponseNeverReceived
+from scrapy.exceptions import DontCloseSpider
 
+from crawler.failures import error_kind
 from crawler.items import ArchiveItem, CheckItem, ProbeItem
 from pipeline.checks import SourceCheckPipeline
 
 # Every status reaches the callback except redirects, which Scrapy follows.
 CHECKED_STATUSES = [*range(200, 300), *range(400, 600), 999]
-
-
-def error_kind(failure) -> tuple[str, str]:
-    """The short error name ``link_checks.error`` uses, and the detail."""
-    value = failure.value
-    detail = str(value)[:300]
-    if failure.check(DNSLookupError):
-        return "dns", detail
-    if failure.check(TimeoutError, TCPTimedOutError):
-        return "timeout", detail
-    if failure.check(ConnectionRefusedError):
-        return "refused", detail
-    if failure.check(SSLError):
-        return "tls", detail
-    if failure.check(ResponseNeverReceived):
-        if "SSL" in detail or "certificate" in detail:
-            return "tls", detail
-        return "empty", detail
-    if failure.check(ConnectionLost, ResponseFailed):
-        return "reset", detail
-    if failure.check(CancelledError) and "maxsize" in detail:
-        return "size", detail
-    if failure.check(IgnoreRequest):
-        if "robots.txt" in detail:
-            return "robots", detail
-        if detail.startswith("private address"):
-            return "private", detail
-        if "max redirections" in detail.lower():
-            return "too_many_redirects", detail
-        return "ignored", detail
-    return failure.type.__name__, detail
 
 
 class SourceCheckSpider(Spider):
