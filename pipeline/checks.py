@@ -350,12 +350,11 @@ class SourceCheckPipeline:
     # -- end ------------------------------------------------------------------------
 
     def spider_closed(self, spider, reason):
+        """Close the run's row: its own (check-links), or the sync's it continues (run)."""
         fields = {"sources_checked": self.checked, "finished_at": self.clock.iso()}
         if self.own_run or reason != "finished":
             fields.update(status=run_status(reason), finish_reason=reason)
         with self.db.conn:
-            previous = self.db["sync_runs"].get(self.run_id).get("sources_checked") or 0
-            fields["sources_checked"] += 0 if self.own_run else previous
             self.db["sync_runs"].update(self.run_id, fields)
         self.crawler.stats.set_value("mirror/run", self.db["sync_runs"].get(self.run_id))
         self.crawler.stats.set_value("mirror/source_status", source_counts(self.db))
