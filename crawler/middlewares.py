@@ -141,6 +141,7 @@ class HostBackoffMiddleware:
                 retry.meta["rate_limit_retried"] = True
                 return retry
             self._back_off(slot)  # a long wait: the source is deferred to a later run
+            request.meta["dont_retry"] = True  # RetryMiddleware would ask again at once
             return response
         if status >= 500:
             self._back_off(slot)

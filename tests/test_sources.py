@@ -333,3 +333,10 @@ def test_politeness_per_host(tmp_path, crawl):
     busy = [t for path, t in world.news.times if path == "/busy"]
     world.close()
     assert len(busy) == 2 and busy[1] - busy[0] >= 0.95  # Retry-After: 1 honoured
+
+
+def test_a_long_retry_after_is_not_hammered(world, first_run):
+    # 429 with Retry-After: 3600 was asked once, not retried within the run;
+    # a 503 without Retry-After is transient, so it was retried.
+    assert world.news.requested("/very-busy") == ["/very-busy"]
+    assert len(world.news.requested("/comeback")) == 2

@@ -56,8 +56,8 @@ class SourceCheckSpider(Spider):
         settings.set("DOWNLOAD_DELAY", settings.getfloat("SOURCE_DELAY"), priority=spider)
         settings.set("DOWNLOAD_MAXSIZE", settings.getint("SOURCE_MAXSIZE"), priority=spider)
         settings.set("REDIRECT_MAX_TIMES", 10, priority=spider)
-        # 429 and 503 + Retry-After are the back-off middleware's to handle.
-        settings.set("RETRY_HTTP_CODES", [500, 502, 504, 522, 524, 408], priority=spider)
+        # 429 (and 503 with Retry-After) are the back-off middleware's to handle, not retries'.
+        settings.set("RETRY_HTTP_CODES", [500, 502, 503, 504, 522, 524, 408], priority=spider)
         middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
         middlewares.setdefault("crawler.middlewares.HostBackoffMiddleware", 560)
         settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=spider)
