@@ -72,16 +72,22 @@ def _json_ld_date(soup: BeautifulSoup) -> str | None:
 
 
 def extract(html: str, url: str) -> Extracted:
-    meta = trafilatura.extract_metadata(html, default_url=url)
-    text = trafilatura.extract(html, url=url, include_comments=False, favor_precision=True)
+    """Text and metadata in one trafilatura pass; beautifulsoup4 fills the gaps."""
+    doc = trafilatura.bare_extraction(html, url=url, with_metadata=True, favor_precision=True)
+    found = Extracted(
+        title=getattr(doc, "title", None),
+        description=getattr(doc, "description", None),
+        published=getattr(doc, "date", None),
+        site_name=getattr(doc, "sitename", None),
+        text=getattr(doc, "text", None) or None,
+    )
+    if found.title and found.description and found.published and found.site_name:
+        return found
     soup = BeautifulSoup(html, "html.parser")
     title_tag = soup.title.string.strip() if soup.title and soup.title.string else None
-    return Extracted(
-        title=(meta.title if meta else None) or _meta(soup, "og:title") or title_tag,
-        description=(meta.description if meta else None) or _meta(soup, "og:description", "description"),
-        published=(meta.date if meta else None)
-        or _meta(soup, "article:published_time", "datePublished")
-        or _json_ld_date(soup),
-        site_name=(meta.sitename if meta else None) or _meta(soup, "og:site_name"),
-        text=text or None,
-    )
+    found.title = found.title or _meta(soup, "og:title") or title_tag
+    found.description = found.description or _meta(soup, "og:description", "description")
+    found.published = found.published or _meta(soup, "article:published_time", "datePublished")
+    found.published = found.published or _json_ld_date(soup)
+    found.site_name = found.site_name or _meta(soup, "og:site_name")
+    return found

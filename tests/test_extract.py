@@ -1,0 +1,37 @@
+"""Metadata and text of a live source."""
+
+from __future__ import annotations
+
+from pipeline.extract import extract, is_html, similarity, tokens
+
+BODY = "<p>" + " ".join(f"Word{n} of a long enough article body." for n in range(60)) + "</p>"
+
+
+def test_opengraph_metadata_and_main_text():
+    html = f"""<html><head><title>Ignored | Site</title><meta property="og:title" content="Real title">
+    <meta property="og:site_name" content="The Site"><meta name="description" content="Summary">
+    <meta property="article:published_time" content="2013-03-27T10:00:00Z"></head>
+    <body><nav>Menu items</nav><article>{BODY}</article><footer>Copyright</footer></body></html>"""
+    found = extract(html, "https://site.example/a")
+    assert (found.title, found.site_name, found.description, found.published) == (
+        "Real title", "The Site", "Summary", "2013-03-27",
+    )  # fmt: skip
+    assert "Word7 of a long enough article body." in found.text and "Copyright" not in found.text
+    assert found.text_hash
+
+
+def test_json_ld_date_and_plain_title():
+    html = f"""<html><head><title>Plain title</title><script type="application/ld+json">
+    {{"@type": "NewsArticle", "datePublished": "2017-10-01"}}</script></head><body>{BODY}</body></html>"""
+    found = extract(html, "https://site.example/b")
+    assert found.title == "Plain title"
+    assert found.published == "2017-10-01"
+
+
+def test_html_detection_and_page_likeness():
+    assert is_html("text/html; charset=utf-8", b"")
+    assert not is_html("application/pdf", b"%PDF")
+    assert is_html(None, b"  <!DOCTYPE html><html>")
+    a = tokens("<html><h1>Sorry, page not found</h1></html>")
+    assert similarity(a, tokens("<html><h1>Sorry, page not found</h1></html>")) == 1.0
+    assert similarity(a, tokens(f"<html>{BODY}</html>")) < 0.1
