@@ -314,6 +314,17 @@ def test_a_simulated_month(world, first_run):
     assert dead["missing"]["events"][0]["label"] == "Outlet 3"
     assert dead["missing"]["archive_url"].startswith("http://web.archive.org/web/20130327")
     assert dead["missing"]["first_failed_at"] == at(0)
+    table = subprocess.run(
+        [sys.executable, "-m", "crawler", "dead-links", "--db", str(mirror.db)],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert f"{len(dead)} dead sources" in table and "cited by 2013-03-27 [Outlet 3]" in table
+    rows = subprocess.run(
+        [sys.executable, "-m", "crawler", "dead-links", "--db", str(mirror.db), "--format", "csv"],
+        capture_output=True, text=True, check=True,
+    ).stdout.splitlines()  # fmt: skip
+    assert rows[0].startswith("url,domain,first_failed_at,dead_since,last_status,archive_url")
+    assert len(rows) == 1 + len(dead)  # one citing event each
 
 
 def test_politeness_per_host(tmp_path, crawl):
