@@ -27,6 +27,11 @@ class PageItem:
     size: int | None = None
     error: str | None = None  # why the page is unusable, when it is
     redirect_to: str | None = None  # where a redirect (kind "redirect") points
+    etag: str | None = None
+    last_modified: str | None = None
+    # True when the page is what the mirror already holds (a 304, or the same bytes):
+    # nothing is parsed or rewritten, only "seen" moves.
+    unchanged: bool = False
     parsed: ParsedPage | None = None
     # Filled by the pipelines
     event: Event | None = None

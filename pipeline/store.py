@@ -68,6 +68,7 @@ class Mirror:
         self.changed: set[str] = set()
         self.seen: set[str] = set()
         self.pages = 0
+        self.not_modified = 0
         self.errors = 0
 
     @classmethod
@@ -82,18 +83,52 @@ class Mirror:
         self.pages += 1
         if item.error:
             self.errors += 1
+        if item.http_status == 304:
+            self.not_modified += 1
+        row = {"url": item.url, "http_status": item.http_status, "kind": item.kind, "error": item.error}
+        row["redirect_to"] = item.redirect_to
+        for name in ("content_hash", "size", "etag", "last_modified"):
+            if getattr(item, name) is not None:  # a 304 keeps what the last 200 said
+                row[name] = getattr(item, name)
         with self.db.conn:
-            self._upsert_page(
-                {
-                    "url": item.url,
-                    "http_status": item.http_status,
-                    "kind": item.kind,
-                    "content_hash": item.content_hash,
-                    "size": item.size,
-                    "error": item.error,
-                    "redirect_to": item.redirect_to,
-                }
-            )
+            self._upsert_page(row)
+
+    def known_page(self, url: str) -> dict | None:
+        """What the mirror holds about a page: kind, validators, content hash."""
+        row = self.db.execute(
+            "SELECT kind, etag, last_modified, content_hash FROM pages WHERE url = ?", [url]
+        ).fetchone()
+        return dict(zip(("kind", "etag", "last_modified", "content_hash"), row, strict=True)) if row else None
+
+    def stored_links(self, url: str, kind: str) -> list[str]:
+        """The site links of an unchanged page, from what its last parse stored."""
+        if kind == "day":
+            day = self.db.execute("SELECT date, previous_url FROM days WHERE url = ?", [url]).fetchone()
+            if day is None:
+                return []
+            listed = self.db.execute(
+                "SELECT url FROM day_events WHERE date = ? ORDER BY position", [day[0]]
+            ).fetchall()
+            return [row[0] for row in listed] + ([day[1]] if day[1] else [])
+        if kind == "event":
+            row = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [url]).fetchone()
+            if row and row[0]:
+                event = event_from_snapshot(row[0])
+                return [item.url for item in event.related] + event.versions
+        return []
+
+    def touch(self, item: PageItem) -> None:
+        """An unchanged page was seen again: move ``last_seen``, write nothing else."""
+        now = self.clock.iso()
+        with self.db.conn:
+            if item.kind == "event":
+                row = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [item.url]).fetchone()
+                if row:
+                    self.seen.add(row[0])
+                    self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, item.url])
+                    self.db.execute("UPDATE events SET last_seen = ? WHERE id = ?", [now, row[0]])
+            elif item.kind == "day":
+                self.db.execute("UPDATE days SET fetched_at = ? WHERE url = ?", [now, item.url])
 
     def _upsert_page(self, row: dict) -> None:
         row.update(fetched_at=self.clock.iso(), sync_run=self.run_id)
@@ -358,6 +393,7 @@ class Mirror:
             "status": run_status(reason),
             "finish_reason": reason,
             "pages_fetched": self.pages,
+            "pages_not_modified": self.not_modified,
             "events_new": len(self.new),
             "events_changed": len(self.changed - self.new),
             "events_unchanged": len(self.seen - self.new - self.changed),
@@ -389,7 +425,9 @@ class StorePipeline:
 
     def process_item(self, item: PageItem):
         self.mirror.record_page(item)
-        if item.event is not None and item.event_id:
+        if item.unchanged:
+            self.mirror.touch(item)
+        elif item.event is not None and item.event_id:
             self.mirror.store_event(item.event_id, item.event)
         elif item.day is not None:
             self.mirror.store_day(item.day)

@@ -7,6 +7,7 @@ server started here on 127.0.0.1, then the test reads ``mirror.db``.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 import socket
@@ -59,6 +60,7 @@ class SiteServer:
         self.user_agents: set[str] = set()
         self.times: list[tuple[str, float]] = []
         self.delay = 0.0  # seconds to wait before each answer
+        self.etags = False  # send ETags and answer If-None-Match with 304
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -75,6 +77,11 @@ class SiteServer:
                 if status == STALL:  # answer only after the client has given up
                     time.sleep(float(body))
                     status, body = 200, b"too late"
+                if server.etags and status == 200:
+                    etag = '"' + hashlib.sha1(body).hexdigest() + '"'
+                    headers = {**headers, "ETag": etag}
+                    if self.headers.get("If-None-Match") == etag:
+                        status, body = 304, b""
                 try:
                     send_answer(self, status, headers, body)
                 except ConnectionError:

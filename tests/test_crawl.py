@@ -340,3 +340,22 @@ def test_an_edited_event_is_one_event_with_a_version(site_dir, crawl):
     assert "thousands" in json.loads(versions[0]["snapshot"])["text"]
     assert second.summary["events_changed"] == 1
     assert second.summary["events_new"] == 0
+
+
+def test_conditional_requests_make_an_unchanged_rerun_cheap(site, crawl):
+    site.etags = True
+    start = site.url("news/2013/03/27/index.md")
+    first = crawl("--start-url", start, "--since", "2013-03-26", "--until", "2013-03-27")
+    events = first.query("SELECT id, content_hash, updated_at FROM events ORDER BY id")
+    site.requests.clear()
+    second = crawl("--start-url", start, "--since", "2013-03-26", "--until", "2013-03-27", db=first.db)
+    # Every event and day page answered 304: nothing parsed, nothing rewritten, all still seen.
+    assert second.summary["pages_not_modified"] == first.summary["pages_fetched"] - first.summary["errors"]
+    assert second.summary["events_unchanged"] == len(events) == 35
+    assert second.query("SELECT id, content_hash, updated_at FROM events ORDER BY id") == events
+    assert second.scalar("SELECT count(*) FROM pages WHERE http_status = 304") == 35 + 2
+    assert second.scalar("SELECT count(*) FROM pages WHERE etag IS NULL AND kind IN ('event', 'day')") == 0
+    started = second.summary["started_at"]
+    assert second.scalar("SELECT count(*) FROM events WHERE last_seen < ?", [started]) == 0
+    # The walk went on through the stored links: the same pages were asked for again.
+    assert len([p for p in site.requests if p != "/robots.txt"]) == first.summary["pages_fetched"]

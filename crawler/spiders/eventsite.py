@@ -25,9 +25,17 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from crawler.failures import error_kind
 from crawler.items import PageItem
 from pipeline.parse import PageError, parse_page
+from pipeline.store import StorePipeline
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
 
 REDIRECTS = [301, 302, 303, 307, 308]
+# Kinds of page whose links the mirror can give back without parsing (see Mirror.stored_links).
+REVALIDATED_KINDS = ("event", "day")
+
+
+def _header(response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
 
 
 def _date_arg(value, name: str) -> dt.date | None:
@@ -121,17 +129,35 @@ class EventSiteSpider(Spider):
         if not start and not self.in_window(url):
             return None
         self.requested.add(url)
+        known = self.mirror.known_page(url)
+        if known and known["kind"] not in REVALIDATED_KINDS:
+            known = None
+        headers = {}
+        if known and known["etag"]:
+            headers["If-None-Match"] = known["etag"]
+        if known and known["last_modified"]:
+            headers["If-Modified-Since"] = known["last_modified"]
         return Request(
             url,
             callback=self.parse,
             errback=self.failed,
+            headers=headers,
             # Redirects are handled here, not by RedirectMiddleware, so that an
             # old slug is recorded (and aliased to its event) even when its
             # target was already fetched.
-            meta={"start_url": start, "dont_redirect": True, "handle_httpstatus_list": REDIRECTS},
+            meta={
+                "start_url": start,
+                "known": known,
+                "dont_redirect": True,
+                "handle_httpstatus_list": [*REDIRECTS, 304],
+            },
             # Finish a day's events before walking on to older days.
             priority=0 if url.endswith("/index.md") else 1,
         )
+
+    @property
+    def mirror(self):
+        return self.crawler.get_item_pipeline(StorePipeline).mirror
 
     # -- responses ---------------------------------------------------------
 
@@ -141,13 +167,25 @@ class EventSiteSpider(Spider):
             self.start_results[canonical_url(request.url)] = "ok"
         body = response.body
         limit = self.settings.getint("DOWNLOAD_MAXSIZE")
+        known = request.meta.get("known")
         item = PageItem(
             url=canonical_url(response.url),
             kind="error",
             http_status=response.status,
-            content_hash=hashlib.sha256(body).hexdigest(),
-            size=len(body),
+            content_hash=hashlib.sha256(body).hexdigest() if response.status != 304 else None,
+            size=len(body) if response.status != 304 else None,
+            etag=_header(response, "ETag"),
+            last_modified=_header(response, "Last-Modified"),
         )
+        if known and (response.status == 304 or item.content_hash == known["content_hash"]):
+            # What the mirror holds already: no parse, no writes; follow the stored links.
+            item.kind, item.unchanged = known["kind"], True
+            yield item
+            for url in self.mirror.stored_links(item.url, item.kind):
+                follow = self._request(url)
+                if follow is not None:
+                    yield follow
+            return
         if 300 <= response.status < 400:
             yield from self._redirect(item, response)
             return
