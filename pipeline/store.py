@@ -94,9 +94,20 @@ class Mirror:
             self._upsert_page(row)
 
     def known_page(self, url: str) -> dict | None:
-        """What the mirror holds about a page: kind, validators, content hash."""
+        """Kind, validators and hash of an event or day page whose content the mirror holds.
+
+        None for other pages, and for a page whose content was never stored (a
+        run killed between recording the page and storing its event): those
+        are fetched and parsed in full again.
+        """
         row = self.db.execute(
-            "SELECT kind, etag, last_modified, content_hash FROM pages WHERE url = ?", [url]
+            """
+            SELECT kind, etag, last_modified, content_hash FROM pages p WHERE url = ? AND (
+                (kind = 'event' AND EXISTS (
+                    SELECT 1 FROM event_urls WHERE url = p.url AND snapshot IS NOT NULL))
+                OR (kind = 'day' AND EXISTS (SELECT 1 FROM days WHERE url = p.url)))
+            """,
+            [url],
         ).fetchone()
         return dict(zip(("kind", "etag", "last_modified", "content_hash"), row, strict=True)) if row else None
 

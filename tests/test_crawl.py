@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 
 from conftest import MALI_PAGES, SEED, THAILAND_PAGES, SiteServer
 
@@ -359,3 +360,19 @@ def test_conditional_requests_make_an_unchanged_rerun_cheap(site, crawl):
     assert second.scalar("SELECT count(*) FROM events WHERE last_seen < ?", [started]) == 0
     # The walk went on through the stored links: the same pages were asked for again.
     assert len([p for p in site.requests if p != "/robots.txt"]) == first.summary["pages_fetched"]
+
+
+def test_a_page_whose_event_was_never_stored_is_parsed_again(site, crawl):
+    site.etags = True
+    start = site.url(SEED)
+    first = crawl("--start-url", start, "--max-pages", "1")
+    # As if the run had been killed after recording the page but before storing its event.
+    conn = sqlite3.connect(first.db)
+    with conn:
+        conn.execute("PRAGMA foreign_keys = OFF")
+        for table in ("event_sources", "related_events", "event_contexts", "event_urls", "events"):
+            conn.execute(f"DELETE FROM {table}")
+    conn.close()
+    second = crawl("--start-url", start, "--max-pages", "1", db=first.db)
+    assert second.summary["pages_not_modified"] == 0
+    assert second.scalar("SELECT story FROM events") == "Northern Mali conflict"

@@ -29,8 +29,6 @@ from pipeline.store import StorePipeline
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
 
 REDIRECTS = [301, 302, 303, 307, 308]
-# Kinds of page whose links the mirror can give back without parsing (see Mirror.stored_links).
-REVALIDATED_KINDS = ("event", "day")
 
 
 def _header(response, name: str) -> str | None:
@@ -130,8 +128,6 @@ class EventSiteSpider(Spider):
             return None
         self.requested.add(url)
         known = self.mirror.known_page(url)
-        if known and known["kind"] not in REVALIDATED_KINDS:
-            known = None
         headers = {}
         if known and known["etag"]:
             headers["If-None-Match"] = known["etag"]
