@@ -42,7 +42,7 @@ class PageItem:
 @dataclass
 class CheckItem:
     source_id: int
-    url: str
+    url: str  # the source's canonical URL, as stored
     http_status: int | None = None
     final_url: str | None = None
     redirects: int = 0

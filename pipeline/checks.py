@@ -147,7 +147,7 @@ class SourceCheckPipeline:
 
     def _check(self, item: CheckItem) -> None:
         now = self.clock.iso()
-        url = self.db.execute("SELECT url FROM sources WHERE id = ?", [item.source_id]).fetchone()[0]
+        url = item.url
         final_url = canonical_url(item.final_url) if item.final_url else None
         outcome = classify(url, item.http_status, final_url, item.error, item.headers)
         html = None
@@ -195,7 +195,7 @@ class SourceCheckPipeline:
             "size": item.size,
             "last_ok_at": now,
         }
-        text = None
+        text = digest = None
         if html is not None:
             found = extract(html, final_url or "")
             row.update(
@@ -204,8 +204,8 @@ class SourceCheckPipeline:
                 published=found.published,
                 site_name=found.site_name,
             )
-            text = found.text
-        digest = hashlib.sha256(text.encode() if text else item.body or b"").hexdigest()
+            text, digest = found.text, found.text_hash
+        digest = digest or hashlib.sha256(item.body or b"").hexdigest()
         row["content_hash"] = digest
         self.db["sources"].update(item.source_id, row)
         self.db.execute(

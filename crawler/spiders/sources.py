@@ -97,7 +97,7 @@ class SourceCheckSpider(Spider):
             callback=self.checked,
             errback=self.failed,
             dont_filter=True,
-            meta={"source_id": source_id, "handle_httpstatus_list": CHECKED_STATUSES},
+            meta={"source_id": source_id, "source_url": url, "handle_httpstatus_list": CHECKED_STATUSES},
         )
 
     def _release(self, host: str):
@@ -130,7 +130,7 @@ class SourceCheckSpider(Spider):
                 keep[name.lower()] = value.decode("latin-1")
         yield CheckItem(
             source_id=meta["source_id"],
-            url=meta.get("redirect_urls", [response.url])[0],
+            url=meta["source_url"],
             http_status=response.status,
             final_url=response.url,
             redirects=len(meta.get("redirect_urls", [])),
@@ -146,7 +146,7 @@ class SourceCheckSpider(Spider):
         kind, detail = error_kind(failure)
         yield CheckItem(
             source_id=request.meta["source_id"],
-            url=request.meta.get("redirect_urls", [request.url])[0],
+            url=request.meta["source_url"],
             final_url=request.url,
             redirects=len(request.meta.get("redirect_urls", [])),
             error=kind,
