@@ -140,8 +140,15 @@ def cli():
     metavar="YYYY-MM-DD",
     help="Only pages dated on or before this day; its day pages are asked for directly.",
 )
+@click.option(
+    "--full",
+    is_flag=True,
+    help="Revalidate every known page, not only those due (still conditionally).",
+)
 @job_options
-def run(start_urls, site_root, max_pages, since, until, db_path, now, allow_private, as_json, overrides):
+def run(
+    start_urls, site_root, max_pages, since, until, full, db_path, now, allow_private, as_json, overrides
+):
     """Crawl the event site, bring mirror.db up to date, check new sources."""
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
@@ -160,6 +167,7 @@ def run(start_urls, site_root, max_pages, since, until, db_path, now, allow_priv
                 since=since.date() if since else None,
                 until=until.date() if until else None,
                 max_pages=max_pages or 0,
+                full=full,
             )
         except (ValueError, RuntimeError) as exc:
             _fail(str(exc))

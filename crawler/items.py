@@ -29,6 +29,10 @@ class PageItem:
     redirect_to: str | None = None  # where a redirect (kind "redirect") points
     etag: str | None = None
     last_modified: str | None = None
+    date: str | None = None  # the day in the page's /news/Y/M/D/ path, which sets its schedule
+    # The site links the page holds: queued in ``pages`` with the page, so that
+    # an interrupted run's frontier is not lost.
+    links: list[str] = field(default_factory=list)
     # True when the page is what the mirror already holds (a 304, or the same bytes):
     # nothing is parsed or rewritten, only "seen" moves.
     unchanged: bool = False

@@ -22,6 +22,20 @@ PROGRESS_INTERVAL = 10.0
 #: Act as if it were this moment (ISO 8601, ``--now``); unset: the clock.
 NOW = None
 
+# -- incremental sync (pipeline.revalidate) -----------------------------------
+
+#: Pages dated within this many days of now are asked about every run.
+REVALIDATE_EVERY_RUN_DAYS = 2
+#: Days between two checks of a page less than a week old, less than a month old, older.
+REVALIDATE_WEEK_DAYS = 1
+REVALIDATE_MONTH_DAYS = 7
+REVALIDATE_OLD_DAYS = 30
+#: Each time a page is found unchanged its interval is multiplied by this, up to REVALIDATE_MAX_DAYS.
+REVALIDATE_STRETCH = 2.0
+REVALIDATE_MAX_DAYS = 365
+#: Seconds a run or check waits for another writer of the same database before giving up.
+LOCK_TIMEOUT = 10
+
 # -- source checking (crawler.spiders.sources, pipeline.liveness) ------------
 
 #: ``run`` checks the sources it discovered (those never checked) after the site crawl.

@@ -29,6 +29,15 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "events_unchanged": int,
             "errors": int,
             "sources_checked": int,
+            # what the sync cost (issue 4): what it asked, what came back, what it skipped
+            "full": int,
+            "requests": int,
+            "bodies": int,
+            "bytes_received": int,
+            "pages_not_due": int,
+            "events_removed": int,
+            "events_restored": int,
+            "duration_seconds": float,
         },
         {"pk": "id"},
     ),
@@ -46,6 +55,8 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "last_seen": str,
             "updated_at": str,
             "removed_at": str,
+            "removed_reason": str,
+            "superseded_by": str,
             "text_key": str,
             "content_hash": str,
             "sync_run": int,
@@ -69,6 +80,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "snapshot": str,
             "first_seen": str,
             "last_seen": str,
+            "removed_at": str,
         },
         {"pk": "url", "foreign_keys": [("event_id", "events", "id")]},
     ),
@@ -196,6 +208,10 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "foreign_keys": [("date", "days", "date"), ("event_id", "events", "id")],
         },
     ),
+    "day_versions": (
+        {"date": str, "recorded_at": str, "url": str, "listing": str, "sync_run": int},
+        {"foreign_keys": [("date", "days", "date"), ("sync_run", "sync_runs", "id")]},
+    ),
     "pages": (
         {
             "url": str,
@@ -209,6 +225,11 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "sync_run": int,
             "etag": str,
             "last_modified": str,
+            # due-based revalidation (pipeline.revalidate)
+            "date": str,
+            "first_seen": str,
+            "unchanged_streak": int,
+            "next_check_at": str,
         },
         {"pk": "url", "foreign_keys": [("sync_run", "sync_runs", "id")]},
     ),
@@ -233,6 +254,8 @@ INDEXES = [
     ("link_checks", ["source_id"]),
     ("link_checks", ["sync_run"]),
     ("pages", ["kind"]),
+    ("pages", ["next_check_at"]),
+    ("day_versions", ["date"]),
 ]
 FTS = {"events": ["title", "text", "story"], "source_texts": ["text"]}
 

@@ -1,9 +1,17 @@
 """Store pages, events and days in ``mirror.db``.
 
-Each item is written in one transaction, so a crash between items leaves a
-database that holds whole pages only.  Writes are conditional: a page whose
-content hash is the one already stored moves ``last_seen`` and nothing else,
-which is what makes a re-run over an unchanged site cheap and quiet.
+Each item is written in one transaction (its page row, its event or day, and
+the links it queues), so a crash between items leaves a database that holds
+whole pages only, and whatever was queued but not fetched is due at the next
+run.  Writes are conditional: a page whose content hash is the one already
+stored moves ``last_seen`` and its schedule and nothing else, which is what
+makes a re-run over an unchanged site cheap and quiet.
+
+Nothing is deleted to follow the site: an event whose page answers 404/410,
+or that its day page stops listing, gets ``removed_at`` (and
+``superseded_by`` when its page now redirects to another event); a day's
+previous listing is kept in ``day_versions``.  A page that comes back clears
+the mark.
 
 Slug variants of one event each keep their own snapshot in ``event_urls``;
 the ``events`` row shows the *canonical* variant, the one its day page lists
@@ -14,20 +22,23 @@ changes between runs, the previous content is kept in ``event_versions``.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
+import time
 
 import sqlite_utils
 from scrapy import signals
 
 from crawler.items import PageItem
-from pipeline.clock import Clock
+from pipeline.clock import Clock, iso
 from pipeline.normalise import Day, Event, RelatedRef, SourceRef
+from pipeline.revalidate import Revalidation, is_transient
 from pipeline.schema import open_database
 
 
 def start_run(db: sqlite_utils.Database, clock: Clock, **fields) -> int:
     """Open a ``sync_runs`` row; a row still "running" was left by a killed process."""
-    with db.conn:
+    with db.atomic():
         db.execute(
             "UPDATE sync_runs SET status = 'abandoned', finish_reason = 'process died'"
             " WHERE status = 'running'"
@@ -43,6 +54,7 @@ def run_status(reason: str) -> str:
 
 
 MAX_REDIRECT_CHAIN = 5
+GONE = (404, 410)
 DAY_EVENT_COLUMNS = ("date", "position", "url", "title", "topic", "contexts", "description")
 
 
@@ -60,22 +72,57 @@ def event_from_snapshot(snapshot: str) -> Event:
 class Mirror:
     """The write side of ``mirror.db`` for one sync run."""
 
-    def __init__(self, db: sqlite_utils.Database, run_id: int, clock: Clock):
+    def __init__(
+        self,
+        db: sqlite_utils.Database,
+        run_id: int,
+        clock: Clock,
+        revalidation: Revalidation | None = None,
+    ):
         self.db = db
         self.run_id = run_id
         self.clock = clock
+        self.revalidation = revalidation or Revalidation()
+        self.started = time.monotonic()
         self.new: set[str] = set()
         self.changed: set[str] = set()
         self.seen: set[str] = set()
+        self.removed: set[str] = set()
+        self.restored: set[str] = set()
         self.pages = 0
         self.not_modified = 0
         self.errors = 0
 
     @classmethod
-    def start(cls, path: str, clock: Clock, start_urls: list[str], site_root: str) -> Mirror:
+    def start(
+        cls,
+        path: str,
+        clock: Clock,
+        start_urls: list[str],
+        site_root: str,
+        revalidation: Revalidation | None = None,
+        full: bool = False,
+    ) -> Mirror:
         db = open_database(path)
-        run_id = start_run(db, clock, kind="sync", start_urls=json.dumps(start_urls), site_root=site_root)
-        return cls(db, run_id, clock)
+        run_id = start_run(
+            db, clock, kind="sync", start_urls=json.dumps(start_urls), site_root=site_root, full=int(full)
+        )
+        return cls(db, run_id, clock, revalidation)
+
+    def store(self, item: PageItem) -> None:
+        """Write one page and what it holds, in one transaction."""
+        with self.db.atomic():
+            if item.unchanged:
+                self.touch(item)
+            elif item.event is not None and item.event_id:
+                self.store_event(item.event_id, item.event)
+            elif item.day is not None:
+                self.store_day(item.day)
+            elif item.http_status in GONE:
+                self.page_gone(item.url, f"HTTP {item.http_status}")
+            self.queue(item.links)
+            # Last, so that a page whose content did not land stays due.
+            self.record_page(item)
 
     # -- pages -------------------------------------------------------------
 
@@ -85,19 +132,64 @@ class Mirror:
             self.errors += 1
         if item.http_status == 304:
             self.not_modified += 1
+        before = self.db.execute(
+            "SELECT kind, http_status, error, unchanged_streak FROM pages WHERE url = ?", [item.url]
+        ).fetchone()
+        kind, status, error, streak = before or (None, None, None, 0)
+        transient = is_transient(item.http_status, item.error)
+        same_answer = item.unchanged or (
+            item.error is not None and (item.http_status, item.error) == (status, error)
+        )
+        if not transient:
+            streak = (streak or 0) + 1 if same_answer else 0
         row = {"url": item.url, "http_status": item.http_status, "kind": item.kind, "error": item.error}
+        if transient and kind not in (None, "queued", "error"):
+            row["kind"] = kind  # a timeout does not make an event page anything else
         row["redirect_to"] = item.redirect_to
-        for name in ("content_hash", "size", "etag", "last_modified"):
+        for name in ("content_hash", "size", "etag", "last_modified", "date"):
             if getattr(item, name) is not None:  # a 304 keeps what the last 200 said
                 row[name] = getattr(item, name)
-        with self.db.conn:
-            self._upsert_page(row)
+        page_date = dt.date.fromisoformat(item.date) if item.date else None
+        now = self.clock.now()
+        row["unchanged_streak"] = streak or 0
+        row["next_check_at"] = iso(self.revalidation.next_check(page_date, now, streak or 0, transient))
+        if before is None:
+            row["first_seen"] = iso(now)
+        self._upsert_page(row)
+
+    def queue(self, urls: list[str]) -> None:
+        """Remember links not seen before as pages due now: the frontier survives a crash."""
+        if not urls:
+            return
+        now = self.clock.iso()
+        self.db.conn.executemany(
+            "INSERT INTO pages (url, kind, first_seen, unchanged_streak, next_check_at)"
+            " VALUES (?, 'queued', ?, 0, ?) ON CONFLICT (url) DO NOTHING",
+            [(url, now, now) for url in urls],
+        )
+
+    def is_due(self, url: str) -> bool:
+        """Never seen, queued, or its ``next_check_at`` has come."""
+        row = self.db.execute("SELECT next_check_at FROM pages WHERE url = ?", [url]).fetchone()
+        return row is None or row[0] is None or row[0] <= self.clock.iso()
+
+    def due_pages(self, site_root: str, everything: bool = False) -> list[str]:
+        """Pages of this site to ask about at the start of a run, newest day first."""
+        where = "url >= ? AND url < ?"
+        params = [site_root, site_root + "\U0010ffff"]
+        if not everything:
+            where += " AND (next_check_at IS NULL OR next_check_at <= ?)"
+            params.append(self.clock.iso())
+        rows = self.db.execute(
+            f"SELECT url FROM pages WHERE {where} ORDER BY date DESC, url", params
+        ).fetchall()
+        return [row[0] for row in rows]
 
     def known_page(self, url: str) -> dict | None:
-        """Kind, validators and hash of an event or day page whose content the mirror holds.
+        """Kind, validators and hash of a page whose content the mirror holds.
 
-        None for other pages, and for a page whose content was never stored (a
-        run killed between recording the page and storing its event): those
+        None for pages that failed, and for an event or day page whose content
+        is not stored (as an older version of this code could leave it): those
         are fetched and parsed in full again.
         """
         row = self.db.execute(
@@ -105,7 +197,8 @@ class Mirror:
             SELECT kind, etag, last_modified, content_hash FROM pages p WHERE url = ? AND (
                 (kind = 'event' AND EXISTS (
                     SELECT 1 FROM event_urls WHERE url = p.url AND snapshot IS NOT NULL))
-                OR (kind = 'day' AND EXISTS (SELECT 1 FROM days WHERE url = p.url)))
+                OR (kind = 'day' AND EXISTS (SELECT 1 FROM days WHERE url = p.url))
+                OR (kind IN ('index', 'other') AND content_hash IS NOT NULL))
             """,
             [url],
         ).fetchone()
@@ -131,15 +224,14 @@ class Mirror:
     def touch(self, item: PageItem) -> None:
         """An unchanged page was seen again: move ``last_seen``, write nothing else."""
         now = self.clock.iso()
-        with self.db.conn:
-            if item.kind == "event":
-                row = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [item.url]).fetchone()
-                if row:
-                    self.seen.add(row[0])
-                    self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, item.url])
-                    self.db.execute("UPDATE events SET last_seen = ? WHERE id = ?", [now, row[0]])
-            elif item.kind == "day":
-                self.db.execute("UPDATE days SET fetched_at = ? WHERE url = ?", [now, item.url])
+        if item.kind == "event":
+            row = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [item.url]).fetchone()
+            if row:
+                self.seen.add(row[0])
+                self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, item.url])
+                self.db.execute("UPDATE events SET last_seen = ? WHERE id = ?", [now, row[0]])
+        elif item.kind == "day":
+            self.db.execute("UPDATE days SET fetched_at = ? WHERE url = ?", [now, item.url])
 
     def _upsert_page(self, row: dict) -> None:
         row.update(fetched_at=self.clock.iso(), sync_run=self.run_id)
@@ -152,47 +244,94 @@ class Mirror:
         self.seen.add(event_id)
         snapshot = event_snapshot(event)
         content_hash = event.content_hash()
-        with self.db.conn:
-            if not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone():
-                self._insert_event(event_id, event, content_hash, now)
+        if not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone():
+            self._insert_event(event_id, event, content_hash, now)
+        self.db.execute(
+            """
+            INSERT INTO event_urls (url, event_id, via, date, text_key, title, listed,
+                                    content_hash, snapshot, first_seen, last_seen)
+            VALUES (?, ?, 'page', ?, ?, ?,
+                    EXISTS (SELECT 1 FROM day_events WHERE url = ?), ?, ?, ?, ?)
+            ON CONFLICT (url) DO UPDATE SET
+                event_id = excluded.event_id, via = 'page', date = excluded.date,
+                text_key = excluded.text_key, title = excluded.title,
+                content_hash = excluded.content_hash, snapshot = excluded.snapshot,
+                last_seen = excluded.last_seen
+            WHERE event_urls.content_hash IS NOT excluded.content_hash
+               OR event_urls.event_id IS NOT excluded.event_id
+            """,
+            [
+                event.url,
+                event_id,
+                event.date,
+                event.text_key,
+                event.title,
+                event.url,
+                content_hash,
+                snapshot,
+                now,
+                now,
+            ],
+        )
+        self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, event.url])
+        for url in event.versions:
             self.db.execute(
                 """
-                INSERT INTO event_urls (url, event_id, via, date, text_key, title, listed,
-                                        content_hash, snapshot, first_seen, last_seen)
-                VALUES (?, ?, 'page', ?, ?, ?,
-                        EXISTS (SELECT 1 FROM day_events WHERE url = ?), ?, ?, ?, ?)
-                ON CONFLICT (url) DO UPDATE SET
-                    event_id = excluded.event_id, via = 'page', date = excluded.date,
-                    text_key = excluded.text_key, title = excluded.title,
-                    content_hash = excluded.content_hash, snapshot = excluded.snapshot,
-                    last_seen = excluded.last_seen
-                WHERE event_urls.content_hash IS NOT excluded.content_hash
-                   OR event_urls.event_id IS NOT excluded.event_id
+                INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
+                VALUES (?, ?, 'changes', ?, ?, ?)
+                ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
                 """,
-                [
-                    event.url,
-                    event_id,
-                    event.date,
-                    event.text_key,
-                    event.title,
-                    event.url,
-                    content_hash,
-                    snapshot,
-                    now,
-                    now,
-                ],
+                [url, event_id, event.date, now, now],
             )
-            self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, event.url])
-            for url in event.versions:
-                self.db.execute(
-                    """
-                    INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
-                    VALUES (?, ?, 'changes', ?, ?, ?)
-                    ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
-                    """,
-                    [url, event_id, event.date, now, now],
-                )
-            self._elect(event_id, now)
+        self.db.execute("UPDATE event_urls SET removed_at = NULL WHERE url = ?", [event.url])
+        self._elect(event_id, now)
+        self.restore(event_id, ("gone", "superseded"))
+
+    # -- removals ----------------------------------------------------------
+
+    def page_gone(self, url: str, reason: str) -> None:
+        """An event page answered 404/410: its event is removed once no variant of it is left."""
+        row = self.db.execute(
+            "SELECT event_id FROM event_urls WHERE url = ? AND removed_at IS NULL", [url]
+        ).fetchone()
+        if row is None:
+            return
+        now = self.clock.iso()
+        self.db.execute("UPDATE event_urls SET removed_at = ? WHERE url = ?", [now, url])
+        if self._live_variants(row[0]):
+            self._elect(row[0], now)
+        else:
+            self.remove(row[0], "gone")
+
+    def _live_variants(self, event_id: str) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM event_urls WHERE event_id = ? AND snapshot IS NOT NULL"
+            " AND removed_at IS NULL",
+            [event_id],
+        ).fetchone()[0]
+
+    def remove(self, event_id: str, reason: str, superseded_by: str | None = None) -> None:
+        """Mark an event removed upstream (never delete it); a first mark wins."""
+        cursor = self.db.execute(
+            "UPDATE events SET removed_at = ?, removed_reason = ?, superseded_by = ?"
+            " WHERE id = ? AND removed_at IS NULL",
+            [self.clock.iso(), reason, superseded_by, event_id],
+        )
+        if cursor.rowcount:
+            self.removed.add(event_id)
+            self.restored.discard(event_id)
+
+    def restore(self, event_id: str, reasons: tuple[str, ...]) -> None:
+        """Clear a removal that the evidence now seen contradicts."""
+        marks = ",".join("?" for _ in reasons)
+        cursor = self.db.execute(
+            "UPDATE events SET removed_at = NULL, removed_reason = NULL, superseded_by = NULL"
+            f" WHERE id = ? AND removed_reason IN ({marks})",
+            [event_id, *reasons],
+        )
+        if cursor.rowcount:
+            self.restored.add(event_id)
+            self.removed.discard(event_id)
 
     def _insert_event(self, event_id: str, event: Event, content_hash: str, now: str) -> None:
         self.new.add(event_id)
@@ -223,7 +362,7 @@ class Mirror:
             """
             SELECT url, content_hash, snapshot FROM event_urls
             WHERE event_id = ? AND snapshot IS NOT NULL
-            ORDER BY listed DESC, url = ? DESC, first_seen, url
+            ORDER BY removed_at IS NULL DESC, listed DESC, url = ? DESC, first_seen, url
             LIMIT 1
             """,
             [event_id, cur_url],
@@ -319,41 +458,54 @@ class Mirror:
             }
             for position, listing in enumerate(day.listings, 1)
         ]
-        with self.db.conn:
-            self.db["days"].upsert(
-                {
-                    "date": day.date,
-                    "url": day.url,
-                    "event_count": len(rows),
-                    "previous_url": day.previous_url,
-                    "fetched_at": now,
-                },
-                pk="date",
-            )
-            stored = [
-                {column: row[column] for column in DAY_EVENT_COLUMNS}
-                for row in self.db["day_events"].rows_where("date = ?", [day.date], order_by="position")
-            ]
-            if stored != rows:
-                self.db.execute("DELETE FROM day_events WHERE date = ?", [day.date])
-                self.db["day_events"].insert_all(rows)
-                for row in stored:
-                    self.db.execute("UPDATE event_urls SET listed = 0 WHERE url = ?", [row["url"]])
-            affected = set()
-            for row in rows:
-                self.db.execute("UPDATE event_urls SET listed = 1 WHERE url = ?", [row["url"]])
-                found = self.db.execute(
-                    "SELECT event_id FROM event_urls WHERE url = ?", [row["url"]]
-                ).fetchone()
-                if found:
-                    affected.add(found[0])
-                    self.db.execute(
-                        "UPDATE day_events SET event_id = ? WHERE date = ? AND position = ?"
-                        " AND event_id IS NOT ?",
-                        [found[0], row["date"], row["position"], found[0]],
-                    )
-            for event_id in sorted(affected):
-                self._elect(event_id, now)
+        self.db["days"].upsert(
+            {
+                "date": day.date,
+                "url": day.url,
+                "event_count": len(rows),
+                "previous_url": day.previous_url,
+                "fetched_at": now,
+            },
+            pk="date",
+        )
+        stored = [
+            {column: row[column] for column in DAY_EVENT_COLUMNS}
+            for row in self.db["day_events"].rows_where("date = ?", [day.date], order_by="position")
+        ]
+        if stored != rows:
+            if stored:  # the listing changes: keep the one it replaces
+                self.db["day_versions"].insert(
+                    {
+                        "date": day.date,
+                        "recorded_at": now,
+                        "url": day.url,
+                        "listing": json.dumps(stored, ensure_ascii=False),
+                        "sync_run": self.run_id,
+                    }
+                )
+            self.db.execute("DELETE FROM day_events WHERE date = ?", [day.date])
+            self.db["day_events"].insert_all(rows)
+            for row in stored:
+                self.db.execute("UPDATE event_urls SET listed = 0 WHERE url = ?", [row["url"]])
+        listed = set()
+        for row in rows:
+            self.db.execute("UPDATE event_urls SET listed = 1 WHERE url = ?", [row["url"]])
+            found = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [row["url"]]).fetchone()
+            if found:
+                listed.add(found[0])
+                self.db.execute(
+                    "UPDATE day_events SET event_id = ? WHERE date = ? AND position = ?"
+                    " AND event_id IS NOT ?",
+                    [found[0], row["date"], row["position"], found[0]],
+                )
+        for event_id in sorted(listed):
+            self._elect(event_id, now)
+            self.restore(event_id, ("unlisted",))
+        dropped = {row["url"] for row in stored} - {row["url"] for row in rows}
+        for url in sorted(dropped):
+            found = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [url]).fetchone()
+            if found and found[0] not in listed:
+                self.remove(found[0], "unlisted")
 
     # -- end of run --------------------------------------------------------
 
@@ -361,17 +513,20 @@ class Mirror:
         """Point related items and day listings at events that arrived later.
 
         Old slugs that redirect to an event's page become URLs of that event
-        first (following chains of redirects), so links to them resolve too.
+        first (following chains of redirects), so links to them resolve too;
+        redirects recorded by an interrupted run count as well.  An event page
+        that now redirects elsewhere is superseded by the event it leads to.
         """
         now = self.clock.iso()
-        with self.db.conn:
+        with self.db.atomic():
             for _ in range(MAX_REDIRECT_CHAIN):
                 added = self.db.execute(
                     """
                     INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
                     SELECT p.url, eu.event_id, 'redirect', eu.date, ?, ?
                     FROM pages p JOIN event_urls eu ON eu.url = p.redirect_to
-                    WHERE p.kind = 'redirect' AND p.sync_run = ?
+                    WHERE p.kind = 'redirect' AND (p.sync_run = ? OR NOT EXISTS (
+                        SELECT 1 FROM event_urls WHERE url = p.url))
                     ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
                     WHERE event_urls.last_seen IS NOT excluded.last_seen
                     """,
@@ -379,6 +534,7 @@ class Mirror:
                 ).rowcount
                 if not added:
                     break
+            self._supersede(now)
             self.db.execute(
                 "UPDATE related_events SET related_id ="
                 " (SELECT event_id FROM event_urls WHERE url = related_events.related_url)"
@@ -390,6 +546,22 @@ class Mirror:
                 " WHERE event_id IS NULL"
             )
 
+    def _supersede(self, now: str) -> None:
+        moved = self.db.execute(
+            """
+            SELECT eu.url, eu.event_id, target.event_id FROM pages p
+            JOIN event_urls eu ON eu.url = p.url AND eu.snapshot IS NOT NULL AND eu.removed_at IS NULL
+            LEFT JOIN event_urls target ON target.url = p.redirect_to
+            WHERE p.kind = 'redirect'
+            """
+        ).fetchall()
+        for url, event_id, target in moved:
+            self.db.execute("UPDATE event_urls SET removed_at = ? WHERE url = ?", [now, url])
+            if self._live_variants(event_id):
+                self._elect(event_id, now)
+            else:
+                self.remove(event_id, "superseded", target if target != event_id else None)
+
     def errors_by_reason(self) -> dict[str, int]:
         rows = self.db.execute(
             "SELECT error, count(*) FROM pages WHERE sync_run = ? AND error IS NOT NULL"
@@ -398,8 +570,11 @@ class Mirror:
         )
         return dict(rows.fetchall())
 
-    def finish(self, reason: str) -> dict:
+    def finish(self, reason: str, costs: dict | None = None) -> dict:
+        """Close the run's row with what it found and, from Scrapy's stats, what it cost."""
         counts = {
+            **(costs or {}),
+            "duration_seconds": round(time.monotonic() - self.started, 2),
             "finished_at": self.clock.iso(),
             "status": run_status(reason),
             "finish_reason": reason,
@@ -409,8 +584,10 @@ class Mirror:
             "events_changed": len(self.changed - self.new),
             "events_unchanged": len(self.seen - self.new - self.changed),
             "errors": self.errors,
+            "events_removed": len(self.removed),
+            "events_restored": len(self.restored),
         }
-        with self.db.conn:
+        with self.db.atomic():
             self.db["sync_runs"].update(self.run_id, counts)
         return self.db["sync_runs"].get(self.run_id)
 
@@ -426,6 +603,8 @@ class StorePipeline:
             Clock.from_settings(crawler.settings),
             list(spider.start_urls),
             spider.site.url,
+            Revalidation.from_settings(crawler.settings),
+            full=getattr(spider, "full", False),
         )
         self.db = self.mirror.db
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
@@ -435,13 +614,7 @@ class StorePipeline:
         return cls(crawler)
 
     def process_item(self, item: PageItem):
-        self.mirror.record_page(item)
-        if item.unchanged:
-            self.mirror.touch(item)
-        elif item.event is not None and item.event_id:
-            self.mirror.store_event(item.event_id, item.event)
-        elif item.day is not None:
-            self.mirror.store_day(item.day)
+        self.mirror.store(item)
         stats = self.crawler.stats
         stats.set_value("mirror/events_new", len(self.mirror.new))
         stats.set_value("mirror/events_seen", len(self.mirror.seen))
@@ -452,7 +625,16 @@ class StorePipeline:
         self.mirror.link_up()
 
     def spider_closed(self, spider, reason):
-        run = self.mirror.finish(reason)
+        stats = self.crawler.stats
+        requests = stats.get_value("downloader/request_count", 0)
+        responses = stats.get_value("downloader/response_count", 0)
+        costs = {
+            "requests": requests,
+            "bodies": responses - stats.get_value("downloader/response_status_count/304", 0),
+            "bytes_received": stats.get_value("downloader/response_bytes", 0),
+            "pages_not_due": len(getattr(spider, "not_due", ())),
+        }
+        run = self.mirror.finish(reason, costs)
         self.crawler.stats.set_value("mirror/run", run)
         self.crawler.stats.set_value("mirror/errors_by_reason", self.mirror.errors_by_reason())
         self.db.close()

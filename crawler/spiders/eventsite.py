@@ -7,6 +7,14 @@ the pipelines, and follows the page's site links: a day page's events and its
 a front page's days.  Only ``news/YYYY/MM/D/*.md`` pages of the same site are
 followed; what a page *is* comes from its content (see ``pipeline.parse``).
 
+Every run is a sync.  The start URLs are asked every run; every other page
+is asked only when it is due (``pages.next_check_at``, see
+``pipeline.revalidate``) or never seen, and ``full`` asks for every known
+page.  Pages are asked conditionally (``If-None-Match``/``If-Modified-Since``);
+a 304, or a 200 with the stored bytes, is not parsed.  The links of every
+parsed page are queued in ``pages`` with it, and the pages that are due are
+asked for at the start, so a run that was killed is resumed by the next.
+
 ``since``/``until`` bound the crawl by the date in the URL path.  With
 ``until`` the spider also asks for every day page of the window directly
 (the path scheme is fixed), so a one-year crawl never walks the
@@ -57,6 +65,7 @@ class EventSiteSpider(Spider):
         since=None,
         until=None,
         max_pages=0,
+        full=False,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -71,7 +80,9 @@ class EventSiteSpider(Spider):
         if self.since and self.until and self.since > self.until:
             raise ValueError("since is after until")
         self.max_pages = int(max_pages or 0)
+        self.full = full in (True, "1", "true", "True", "yes")
         self.requested: set[str] = set()
+        self.not_due: set[str] = set()  # known pages skipped because they are not due
         self.start_results: dict[str, str] = {}  # start URL -> "ok" or the failure
 
     def progress(self, stats) -> str:
@@ -95,6 +106,10 @@ class EventSiteSpider(Spider):
                 yield request
         for day in self._window_days():
             request = self._request(self.site.url + f"news/{day:%Y/%m}/{day.day}/index.md")
+            if request is not None:
+                yield request
+        for url in self.mirror.due_pages(self.site.url, everything=self.full):
+            request = self._request(url)
             if request is not None:
                 yield request
 
@@ -125,6 +140,9 @@ class EventSiteSpider(Spider):
         if self.max_pages and len(self.requested) >= self.max_pages:
             return None
         if not start and not self.in_window(url):
+            return None
+        if not (start or self.full or self.mirror.is_due(url)):
+            self.not_due.add(url)
             return None
         self.requested.add(url)
         known = self.mirror.known_page(url)
@@ -172,6 +190,7 @@ class EventSiteSpider(Spider):
             size=len(body) if response.status != 304 else None,
             etag=_header(response, "ETag"),
             last_modified=_header(response, "Last-Modified"),
+            date=self._date_of(canonical_url(response.url)),
         )
         if known and (response.status == 304 or item.content_hash == known["content_hash"]):
             # What the mirror holds already: no parse, no writes; follow the stored links.
@@ -203,13 +222,18 @@ class EventSiteSpider(Spider):
             yield item
             return
         item.kind = item.parsed.kind
+        links = (self.site.resolve(href, response.url) for href in item.parsed.links())
+        # Only news pages are followed, so only they are queued.
+        item.links = list(dict.fromkeys(url for url in links if url and self.site.news_date(url)))
         yield item
-        for href in item.parsed.links():
-            url = self.site.resolve(href, response.url)
-            if url is not None:
-                follow = self._request(url)
-                if follow is not None:
-                    yield follow
+        for url in item.links:
+            follow = self._request(url)
+            if follow is not None:
+                yield follow
+
+    def _date_of(self, url: str) -> str | None:
+        date = self.site.news_date(url)
+        return date.isoformat() if date else None
 
     def _redirect(self, item: PageItem, response):
         item.kind = "redirect"
@@ -221,6 +245,7 @@ class EventSiteSpider(Spider):
             yield item
             return
         item.redirect_to = target
+        item.links = [target]
         follow = self._request(target)
         if follow is None and target not in self.requested:
             item.error = "redirect leaves the site or the date window; not followed"
@@ -243,4 +268,4 @@ class EventSiteSpider(Spider):
         if request.meta.get("start_url"):
             self.start_results[url] = reason
         self.logger.info("page failed: %s (%s)", url, reason)
-        yield PageItem(url=url, kind="error", http_status=status, error=reason)
+        yield PageItem(url=url, kind="error", http_status=status, error=reason, date=self._date_of(url))
