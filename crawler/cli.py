@@ -3,8 +3,10 @@
 Commands stay thin: they turn options into settings and spider arguments, run
 the job, and print a summary.  Exit codes: 0 when the job ran (page errors are
 recorded in the database, not fatal), 1 when it could not run (start URL
-unreachable, database not writable), 2 for bad arguments, 130 when the run
-was interrupted (Ctrl-C, SIGTERM) and stopped cleanly before its end.
+unreachable, database not writable), 2 for bad arguments, 75 when another
+process is writing the same database (try again later, as ``EX_TEMPFAIL``
+says), 130 when the run was interrupted (Ctrl-C, SIGTERM) and stopped
+cleanly before its end.
 """
 
 from __future__ import annotations
@@ -13,19 +15,22 @@ import json
 import sqlite3
 import sys
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import click
 
 from crawler.demo import START_URL as DEMO_START_URL
 from crawler.demo import DemoServer
+from crawler.lock import MirrorLocked, writer_lock
 from crawler.reports import dead_links, render
 from crawler.runner import check_sources, project_settings, run_crawl
-from pipeline.clock import parse_instant
+from crawler.status import mirror_status, render_status
+from pipeline.clock import Clock, parse_instant
 from pipeline.schema import open_database
 
 EXIT_CANNOT_RUN = 1
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another writer holds the mirror; a later run will do
 EXIT_INTERRUPTED = 130  # as a shell reports a command stopped by Ctrl-C
 
 
@@ -101,11 +106,26 @@ def _settings(db_path, now, allow_private, overrides):
         settings.set("NOW", now, priority="cmdline")
     if allow_private:
         settings.set("ALLOW_PRIVATE", True, priority="cmdline")
-    try:
-        open_database(settings.get("MIRROR_DB")).close()
-    except (sqlite3.Error, OSError) as exc:
-        _fail(f"cannot write the database {settings.get('MIRROR_DB')}: {exc}")
     return settings
+
+
+@contextmanager
+def _sole_writer(settings, job: str):
+    """Hold the mirror's writer lock for the job; exit 75 if another process keeps it."""
+    path = settings.get("MIRROR_DB")
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(writer_lock(path, settings.getfloat("LOCK_TIMEOUT"), job))
+        except MirrorLocked as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(EXIT_LOCKED)
+        except OSError as exc:
+            _fail(f"cannot write the database {path}: {exc}")
+        try:
+            open_database(path).close()
+        except (sqlite3.Error, OSError) as exc:
+            _fail(f"cannot write the database {path}: {exc}")
+        yield
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -155,7 +175,7 @@ def run(
     settings = _settings(db_path, now, allow_private, overrides)
     demo = DemoServer() if not start_urls else None
     started = time.monotonic()
-    with demo or nullcontext():
+    with _sole_writer(settings, "run"), demo or nullcontext():
         if demo is not None:
             start_urls = (DEMO_START_URL,)
             _route_to_demo(settings, demo)
@@ -200,7 +220,7 @@ def check_links(check_all, limit, demo, db_path, now, allow_private, as_json, ov
     settings = _settings(db_path, now, allow_private, overrides)
     started = time.monotonic()
     server = DemoServer() if demo else None
-    with server or nullcontext():
+    with _sole_writer(settings, "check-links"), server or nullcontext():
         if server is not None:
             _route_to_demo(settings, server)
         try:
@@ -228,6 +248,27 @@ def dead_links_command(db_path, fmt):
         _fail(f"no mirror at {path}; run `python -m crawler run` first")
     db = open_database(path)
     click.echo(render(dead_links(db), fmt), nl=False)
+
+
+@cli.command()
+@db_option
+@click.option("--now", metavar="ISO-8601", callback=_instant, help="Say what is due at this moment.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
+def status(db_path, now, as_json):
+    """What the mirror holds, how it last synced, and what is due next."""
+    path = db_path or project_settings().get("MIRROR_DB")
+    if not Path(path).exists():
+        _fail(f"no mirror at {path}; run `python -m crawler run` first")
+    try:
+        open_database(path).close()  # bring an older file's schema up to date first
+    except sqlite3.Error:
+        pass  # a read-only file: report what it has
+    moment = Clock(parse_instant(now) if now else None).iso()
+    try:
+        report = mirror_status(path, moment)
+    except sqlite3.Error as exc:
+        _fail(f"cannot read {path}: {exc}")
+    click.echo(json.dumps(report, sort_keys=True) if as_json else render_status(report))
 
 
 def _report(summary: dict, as_json: bool, human) -> None:

@@ -222,14 +222,13 @@ class Mirror:
         return []
 
     def touch(self, item: PageItem) -> None:
-        """An unchanged page was seen again: move ``last_seen``, write nothing else."""
+        """An unchanged page was seen again: its URL's ``last_seen`` moves; the event row stays."""
         now = self.clock.iso()
         if item.kind == "event":
             row = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [item.url]).fetchone()
             if row:
                 self.seen.add(row[0])
                 self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, item.url])
-                self.db.execute("UPDATE events SET last_seen = ? WHERE id = ?", [now, row[0]])
         elif item.kind == "day":
             self.db.execute("UPDATE days SET fetched_at = ? WHERE url = ?", [now, item.url])
 

@@ -376,7 +376,8 @@ def test_full_revalidates_every_page_conditionally(site, crawl):
     assert second.scalar("SELECT count(*) FROM pages WHERE http_status = 304") == 35 + 2
     assert second.scalar("SELECT count(*) FROM pages WHERE etag IS NULL AND kind IN ('event', 'day')") == 0
     started = second.summary["started_at"]
-    assert second.scalar("SELECT count(*) FROM events WHERE last_seen < ?", [started]) == 0
+    seen = "SELECT count(*) FROM event_urls WHERE via = 'page' AND last_seen < ?"
+    assert second.scalar(seen, [started]) == 0
     assert len([p for p in site.requests if p != "/robots.txt"]) == first.summary["pages_fetched"]
     assert second.summary["full"] == 1
 

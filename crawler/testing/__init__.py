@@ -1,0 +1,1 @@
+"""Loopback servers and generated sites for the tests and the benchmarks."""

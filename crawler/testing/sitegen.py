@@ -1,0 +1,138 @@
+"""Generate a synthetic event site in the real markdown format, of any size.
+
+The corpus holds 85 pages; sync and scale need thousands.  ``generate``
+writes a deterministic site (same arguments, same bytes) shaped like *the
+Context*: a front page listing the newest days, day pages in the later layout
+(``#####`` topic, ``### [title](url)``, ``_Context:_``, "Previous Day..."),
+event pages with sources and related events, some related links dangling
+(404) as on the real site.  ``python -m crawler.testing.sitegen DIR --days N
+--events-per-day M`` does the same from a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+WORDS = (
+    "government parliament election storm earthquake minister court protest agreement summit "
+    "flood president rebels talks ceasefire company strike report police border trade vote "
+    "hospital airline bridge river festival treaty market council inquiry satellite"
+).split()
+TOPICS = ["Politics", "Disasters", "Conflicts", "Business", "Science", "Law", "Sport"]
+
+
+@dataclass
+class Site:
+    root: Path
+    days: list[dt.date]
+    events: int
+    pages: int
+
+
+def day_path(day: dt.date) -> str:
+    return f"news/{day:%Y/%m}/{day.day}/index.md"
+
+
+def event_path(day: dt.date, number: int, words: list[str]) -> str:
+    return f"news/{day:%Y/%m}/{day.day}/event-{number}-{'-'.join(words)}.md"
+
+
+def _event_page(day: dt.date, title: str, sources: list[str], related: list[tuple[str, str]]) -> str:
+    lines = [f"### [{day:%Y-%m}-{day.day}](/{day_path(day)})", "", f"# {title} ", "", "### Sources:", ""]
+    lines += [f"{n}. [Outlet {n}]({url})" for n, url in enumerate(sources, 1)]
+    if related:
+        lines += ["", "### Related:", ""]
+        lines += [f"{n}. [{t} ](/{p}) _Context: Generated_" for n, (t, p) in enumerate(related, 1)]
+    return "\n".join(lines) + "\n"
+
+
+def generate(
+    root: Path,
+    days: int,
+    events_per_day: int,
+    last_day: dt.date = dt.date(2019, 6, 30),
+    source_hosts: tuple[str, ...] = ("news.example", "wire.example", "daily.example"),
+    seed: int = 1,
+) -> Site:
+    """Write the site under ``root`` and say what it holds."""
+    rng = random.Random(seed)
+    root = Path(root)
+    dates = [last_day - dt.timedelta(days=n) for n in range(days)]
+    written: list[tuple[str, str]] = []  # (path, title) of events already written, oldest first
+    pages = 0
+    for day in reversed(dates):  # oldest first, so related links point back in time
+        listing = []
+        for number in range(1, events_per_day + 1):
+            words = rng.sample(WORDS, 4)
+            title = f"{' '.join(words).capitalize()} on {day.isoformat()}, item {number}."
+            path = event_path(day, number, words)
+            sources = [
+                f"https://{rng.choice(source_hosts)}/{day:%Y/%m/%d}/{'-'.join(words)}-{k}"
+                for k in range(rng.randint(1, 2))
+            ]
+            related = rng.sample(written[-200:], min(3, len(written)))
+            if rng.random() < 0.2:  # a related page the site never had
+                related.append(("A page that is gone.", f"news/{day:%Y/%m}/{day.day}/gone-{number}.md"))
+            _write(root / path, _event_page(day, title, sources, related))
+            listing.append((rng.choice(TOPICS), title, path))
+            pages += 1
+        written += [(title, path) for _, title, path in listing]
+        previous = day - dt.timedelta(days=1)
+        lines = [f"## [{day:%Y-%m}-{day.day}](/{day_path(day)})", ""]
+        for topic, title, path in listing:
+            lines += [f"##### {topic}", f"### [{title} ](/{path})", "_Context: Generated_", ""]
+        lines.append(f"## [Previous Day...](/{day_path(previous)})")
+        _write(root / day_path(day), "\n".join(lines) + "\n")
+        pages += 1
+    site = Site(root=root, days=dates, events=days * events_per_day, pages=pages + 1)
+    _write_front_page(site)
+    return site
+
+
+def add_day(site: Site, events: int = 3) -> dt.date:
+    """Publish a new newest day (as the live site does) and list it on the front page."""
+    day = site.days[0] + dt.timedelta(days=1)
+    listing = []
+    for number in range(1, events + 1):
+        title = f"News of {day.isoformat()}, item {number}."
+        path = event_path(day, number, ["news"])
+        _write(site.root / path, _event_page(day, title, [f"https://news.example/{day}/{number}"], []))
+        listing.append((title, path))
+    lines = [f"## [{day:%Y-%m}-{day.day}](/{day_path(day)})", ""]
+    lines += [f"### [{title} ](/{path})\n" for title, path in listing]
+    lines.append(f"## [Previous Day...](/{day_path(site.days[0])})")
+    _write(site.root / day_path(day), "\n".join(lines) + "\n")
+    site.days.insert(0, day)
+    _write_front_page(site)
+    site.events += events
+    site.pages += events + 1
+    return day
+
+
+def _write_front_page(site: Site) -> None:
+    front = ["# Generated site", "", "## Latest days", ""]
+    front += [f"* [{d:%Y-%m}-{d.day}](/{day_path(d)})" for d in site.days[:10]]
+    _write(site.root / "index.md", "\n".join(front) + "\n")
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("root", type=Path)
+    parser.add_argument("--days", type=int, default=100)
+    parser.add_argument("--events-per-day", type=int, default=20)
+    args = parser.parse_args()
+    site = generate(args.root, args.days, args.events_per_day)
+    print(f"{site.pages} pages, {site.events} events, {len(site.days)} days under {site.root}")
+
+
+if __name__ == "__main__":
+    main()
