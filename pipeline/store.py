@@ -245,6 +245,8 @@ class Mirror:
         content_hash = event.content_hash()
         if not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone():
             self._insert_event(event_id, event, content_hash, now)
+        # An edit in place overwrites this URL's snapshot: keep the old one for the version row.
+        before = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [event.url]).fetchone()
         self.db.execute(
             """
             INSERT INTO event_urls (url, event_id, via, date, text_key, title, listed,
@@ -283,7 +285,7 @@ class Mirror:
                 [url, event_id, event.date, now, now],
             )
         self.db.execute("UPDATE event_urls SET removed_at = NULL WHERE url = ?", [event.url])
-        self._elect(event_id, now)
+        self._elect(event_id, now, overwritten={event.url: before[0] if before else None})
         self.restore(event_id, ("gone", "superseded"))
 
     # -- removals ----------------------------------------------------------
@@ -347,7 +349,7 @@ class Mirror:
             }
         )
 
-    def _elect(self, event_id: str, now: str) -> None:
+    def _elect(self, event_id: str, now: str, overwritten: dict[str, str | None] | None = None) -> None:
         """Show the canonical variant's content on the event row.
 
         The variant a day page lists wins; otherwise the row keeps the variant
@@ -374,14 +376,18 @@ class Mirror:
             return
         if cur_hash is not None and cur_run != self.run_id:
             # Content from an earlier run is about to change: keep it.
-            previous = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [cur_url]).fetchone()
+            if overwritten and cur_url in overwritten:
+                previous = overwritten[cur_url]
+            else:
+                row = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [cur_url]).fetchone()
+                previous = row[0] if row else None
             self.db["event_versions"].insert(
                 {
                     "event_id": event_id,
                     "recorded_at": now,
                     "url": cur_url,
                     "content_hash": cur_hash,
-                    "snapshot": previous[0] if previous else None,
+                    "snapshot": previous,
                 }
             )
             self.changed.add(event_id)

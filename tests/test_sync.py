@@ -1,0 +1,235 @@
+"""Incremental sync against a generated site that the tests change between runs.
+
+Time moves with ``--now``: the generated site's newest day is 2019-06-30, so
+"2019-07-01" makes it recent (asked every run) and "2019-09-01" makes every
+page a month or more old (asked again after 30 days, then 60, ...).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from crawler.testing.server import SiteServer
+from crawler.testing.sitegen import add_day, generate
+
+RECENT = "2019-07-01T12:00:00Z"
+LATER_THAT_DAY = "2019-07-01T14:00:00Z"
+OLD = "2019-09-01T00:00:00Z"
+
+
+@pytest.fixture
+def gen(tmp_path):
+    site = generate(tmp_path / "gen", days=6, events_per_day=4)
+    server = SiteServer(site.root)
+    server.etags = True
+    server.site = site
+    yield server
+    server.close()
+
+
+def sync(crawl, server, now, *args, db=None):
+    return crawl("--start-url", server.url("index.md"), "--now", now, *args, db=db)
+
+
+def asked(server) -> list[str]:
+    return sorted(p for p in server.requests if p != "/robots.txt")
+
+
+def content(mirror) -> dict:
+    """What the mirror says about the record, without timestamps and run numbers."""
+    queries = {
+        "events": "SELECT id, url, date, story, topic, title, text, description, content_hash,"
+        " removed_at FROM events ORDER BY id",
+        "event_urls": "SELECT url, event_id, via, listed, content_hash FROM event_urls ORDER BY url",
+        "event_sources": "SELECT es.event_id, es.position, es.label, s.url FROM event_sources es"
+        " JOIN sources s ON s.id = es.source_id ORDER BY 1, 2",
+        "related": "SELECT event_id, position, related_url, related_id FROM related_events ORDER BY 1, 2",
+        "days": "SELECT date, url, event_count, previous_url FROM days ORDER BY date",
+        "day_events": "SELECT date, position, url, event_id FROM day_events ORDER BY 1, 2",
+        "pages": "SELECT url, kind, http_status, content_hash FROM pages ORDER BY url",
+    }
+    return {name: mirror.query(sql) for name, sql in queries.items()}
+
+
+def test_an_unchanged_sync_downloads_no_page_body(gen, crawl):
+    first = sync(crawl, gen, OLD)
+    assert first.summary["events_new"] == 24
+    events = first.query("SELECT * FROM events ORDER BY id")
+    gen.requests.clear()
+    second = sync(crawl, gen, "2019-09-01T02:00:00Z", db=first.db)
+    # Nothing is due two hours later: only the start URL is asked, and it answers 304.
+    assert asked(gen) == ["/index.md"]
+    assert (second.summary["requests"], second.summary["bodies"]) == (2, 1)  # robots.txt is the body
+    assert second.summary["pages_not_modified"] == 1
+    assert second.query("SELECT * FROM events ORDER BY id") == events  # not one event row written
+
+    # Forty-five days later every page is due: all are asked, all answer 304, nothing is parsed.
+    gen.requests.clear()
+    third = sync(crawl, gen, "2019-10-16T00:00:00Z", db=first.db)
+    assert third.summary["pages_not_modified"] == first.summary["pages_fetched"] - first.summary["errors"]
+    assert third.summary["events_new"] == third.summary["events_changed"] == 0
+    assert third.query("SELECT * FROM events ORDER BY id") == events
+    # Found unchanged once more, a month-old page now waits twice as long.
+    page = third.query("SELECT * FROM pages WHERE url = ?", [gen.url("news/2019/06/30/index.md")])[0]
+    assert page["unchanged_streak"] == 1
+    assert page["next_check_at"] == "2019-12-15T00:00:00+00:00"  # 60 days
+
+
+def test_a_new_day_is_found_through_the_front_page(gen, crawl):
+    first = sync(crawl, gen, RECENT)
+    new_day = add_day(gen.site, events=3)
+    gen.requests.clear()
+    second = sync(crawl, gen, LATER_THAT_DAY, db=first.db)
+    assert second.summary["events_new"] == 3
+    assert second.scalar("SELECT count(*) FROM events WHERE date = ?", [new_day.isoformat()]) == 3
+    assert second.scalar("SELECT max(date) FROM days") == new_day.isoformat()
+    # The newest days are asked again; a day two days old is not due before tomorrow.
+    paths = asked(gen)
+    assert "/news/2019/07/1/index.md" in paths and "/news/2019/06/30/index.md" in paths
+    assert [p for p in paths if "/2019/06/" in p and "/2019/06/30/" not in p] == []
+    assert second.summary["pages_not_due"] >= 1
+
+
+def test_an_edited_event_keeps_its_earlier_version(gen, crawl):
+    first = sync(crawl, gen, RECENT)
+    page = next((gen.root / "news/2019/06/30").glob("event-2-*.md"))
+    url = gen.url(page.relative_to(gen.root).as_posix())
+    before = first.query("SELECT id, text FROM events WHERE url = ?", [url])[0]
+    page.write_text(page.read_text().replace(", item 2.", ", item 2 (corrected)."))
+    second = sync(crawl, gen, LATER_THAT_DAY, db=first.db)
+    assert second.summary["events_changed"] == 1 and second.summary["events_new"] == 0
+    after = second.query("SELECT id, text FROM events WHERE url = ?", [url])[0]
+    assert after["id"] == before["id"] and "(corrected)" in after["text"]
+    versions = second.query("SELECT * FROM event_versions WHERE event_id = ?", [before["id"]])
+    assert len(versions) == 1 and before["text"] in versions[0]["snapshot"]
+
+
+def test_a_page_that_disappears_is_marked_removed_and_restored_when_it_returns(gen, crawl):
+    first = sync(crawl, gen, RECENT)
+    page = next((gen.root / "news/2019/06/30").glob("event-1-*.md"))
+    url = gen.url(page.relative_to(gen.root).as_posix())
+    event_id = first.scalar("SELECT id FROM events WHERE url = ?", [url])
+    text = page.read_text()
+    page.unlink()
+    gone = sync(crawl, gen, "2019-07-01T13:00:00Z", db=first.db)
+    row = gone.query("SELECT * FROM events WHERE id = ?", [event_id])[0]
+    assert (row["removed_reason"], row["removed_at"]) == ("gone", "2019-07-01T13:00:00+00:00")
+    assert gone.summary["events_removed"] == 1
+    assert gone.scalar("SELECT count(*) FROM event_sources WHERE event_id = ?", [event_id]) >= 1  # kept
+
+    page.write_text(text)
+    back = sync(crawl, gen, LATER_THAT_DAY, db=first.db)
+    row = back.query("SELECT * FROM events WHERE id = ?", [event_id])[0]
+    assert row["removed_at"] is None and row["removed_reason"] is None
+    assert back.summary["events_restored"] == 1
+
+
+def test_an_event_its_day_no_longer_lists_is_marked_removed(gen, crawl):
+    first = sync(crawl, gen, RECENT)
+    day = gen.root / "news/2019/06/30/index.md"
+    listing = day.read_text()
+    dropped = next(line for line in listing.splitlines() if "item 3." in line)
+    day.write_text(listing.replace(dropped + "\n", ""))
+    second = sync(crawl, gen, "2019-07-01T13:00:00Z", db=first.db)
+    removed = second.query("SELECT url, removed_reason FROM events WHERE removed_at IS NOT NULL")
+    assert len(removed) == 1 and removed[0]["removed_reason"] == "unlisted"
+    assert removed[0]["url"] in dropped.replace("](/", "](" + gen.origin + "/")
+    history = second.query("SELECT * FROM day_versions")
+    assert len(history) == 1 and "item 3." in history[0]["listing"]
+
+    day.write_text(listing)
+    third = sync(crawl, gen, LATER_THAT_DAY, db=first.db)
+    assert third.scalar("SELECT count(*) FROM events WHERE removed_at IS NOT NULL") == 0
+    assert third.summary["events_restored"] == 1
+
+
+def test_a_run_killed_mid_crawl_is_completed_by_the_next(tmp_path, crawl):
+    site = generate(tmp_path / "big", days=30, events_per_day=8)
+    server = SiteServer(site.root)
+    server.delay = 0.02
+    try:
+        reference = sync(crawl, server, OLD, db=tmp_path / "reference.db")
+        db = tmp_path / "killed.db"
+        cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), "--start-url", server.url("index.md")]
+        proc = subprocess.Popen([*cmd, "--now", OLD, "-s", "CHECK_SOURCES=False"], cwd=tmp_path)
+        deadline = time.monotonic() + 60
+        stored = 0
+        while stored < 60 and time.monotonic() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+            stored = _count(db, "SELECT count(*) FROM events")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        assert 0 < stored < site.events, "the crawl was not caught mid-way"
+        conn = sqlite3.connect(db)
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored_pages = {
+            url[len(server.origin) :]
+            for (url,) in conn.execute("SELECT url FROM pages WHERE fetched_at IS NOT NULL")
+        }
+        conn.close()
+        server.requests.clear()
+        resumed = sync(crawl, server, OLD, db=db)
+    finally:
+        server.close()
+    assert content(resumed) == content(reference)
+    # What the killed run had stored is not fetched again; the start URL is asked every run.
+    assert stored_pages & set(server.requests) <= {"/index.md"}
+    runs = resumed.query("SELECT status FROM sync_runs ORDER BY id")
+    assert [r["status"] for r in runs] == ["abandoned", "finished"]
+
+
+def test_a_second_writer_waits_then_exits_75(gen, crawl, tmp_path):
+    gen.delay = 0.6  # one request at a time: the first run takes ten seconds or more
+    db = tmp_path / "mirror.db"
+    first = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "run", "--db", str(db), "--start-url", gen.url("index.md")]
+        + ["--now", OLD, "-s", "CHECK_SOURCES=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1", "--json"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not _count(db, "SELECT count(*) FROM pages") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    others = [
+        [sys.executable, "-m", "crawler", "run", "--db", str(db), "--start-url", gen.url("index.md")],
+        [sys.executable, "-m", "crawler", "check-links", "--db", str(db)],
+    ]
+    for other in others:
+        started = time.monotonic()
+        proc = subprocess.run(
+            # Were the lock not held, nothing may leave the machine: no archive lookups.
+            [*other, "-s", "LOCK_TIMEOUT=1", "-s", "CHECK_SOURCES=False"]
+            + ["-s", f"WAYBACK_API_URL={gen.origin}/"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+        )
+        assert proc.returncode == 75, proc.stderr
+        assert time.monotonic() - started >= 1  # it waited before giving up
+        assert f"{db} is being written by pid {first.pid} (run" in proc.stderr
+    assert first.poll() is None, "the first run ended before the others tried"
+    out, _ = first.communicate(timeout=120)
+    assert first.returncode == 0
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT count(*), min(status) FROM sync_runs").fetchone() == (1, "finished")
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 24
+    conn.close()
+
+
+def _count(db, sql: str) -> int:
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
