@@ -28,6 +28,7 @@ from crawler.runner import check_sources, project_settings, run_crawl
 from crawler.status import mirror_status, render_status
 from pipeline.clock import Clock, parse_instant
 from pipeline.schema import open_database
+from scheduler import schedule
 
 EXIT_CANNOT_RUN = 1
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another writer holds the mirror; a later run will do
@@ -193,6 +194,7 @@ def run(
             _fail(str(exc))
     if result.start_failed:
         reasons = "; ".join(f"{url}: {why}" for url, why in result.start_results.items())
+        _mark_failed(settings.get("MIRROR_DB"), result.run["id"], f"start URL unreachable ({reasons})")
         _fail(f"cannot fetch the start URL ({reasons})")
     summary = {
         **result.run,
@@ -271,6 +273,9 @@ def status(db_path, now, as_json):
     click.echo(json.dumps(report, sort_keys=True) if as_json else render_status(report))
 
 
+cli.add_command(schedule)
+
+
 def _report(summary: dict, as_json: bool, human) -> None:
     if as_json:
         click.echo(json.dumps(summary, sort_keys=True))
@@ -278,6 +283,14 @@ def _report(summary: dict, as_json: bool, human) -> None:
         click.echo(human(summary))
     if summary["status"] == "interrupted":
         sys.exit(EXIT_INTERRUPTED)
+
+
+def _mark_failed(path: str, run_id: int, reason: str) -> None:
+    """A run that could not fetch its start URL did not sync, whatever Scrapy says."""
+    db = open_database(path)
+    with db.atomic():
+        db["sync_runs"].update(run_id, {"status": "failed", "finish_reason": reason})
+    db.close()
 
 
 def _route_to_demo(settings, demo: DemoServer) -> None:

@@ -95,3 +95,15 @@ def crawl(tmp_path):
         return Mirror(proc, db)
 
     return run
+
+
+def read_count(db, sql: str) -> int:
+    """A count read while another process may be writing (0 while the file is not ready)."""
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        try:
+            return conn.execute(sql).fetchone()[0]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0

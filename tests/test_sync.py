@@ -15,6 +15,7 @@ import sys
 import time
 
 import pytest
+from conftest import read_count
 
 from crawler.testing.server import SiteServer
 from crawler.testing.sitegen import add_day, generate
@@ -163,7 +164,7 @@ def test_a_run_killed_mid_crawl_is_completed_by_the_next(tmp_path, crawl):
         stored = 0
         while stored < 60 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
-            stored = _count(db, "SELECT count(*) FROM events")
+            stored = read_count(db, "SELECT count(*) FROM events")
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait()
         assert 0 < stored < site.events, "the crawl was not caught mid-way"
@@ -196,7 +197,7 @@ def test_a_second_writer_waits_then_exits_75(gen, crawl, tmp_path):
         text=True,
     )
     deadline = time.monotonic() + 30
-    while not _count(db, "SELECT count(*) FROM pages") and time.monotonic() < deadline:
+    while not read_count(db, "SELECT count(*) FROM pages") and time.monotonic() < deadline:
         time.sleep(0.05)
     others = [
         [sys.executable, "-m", "crawler", "run", "--db", str(db), "--start-url", gen.url("index.md")],
@@ -222,14 +223,3 @@ def test_a_second_writer_waits_then_exits_75(gen, crawl, tmp_path):
     assert conn.execute("SELECT count(*), min(status) FROM sync_runs").fetchone() == (1, "finished")
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 24
     conn.close()
-
-
-def _count(db, sql: str) -> int:
-    try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
-        try:
-            return conn.execute(sql).fetchone()[0]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0

@@ -1,0 +1,101 @@
+"""The scheduler: its schedule arithmetic, and a real scheduler process over a loopback site."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+from conftest import read_count
+
+from crawler.testing.server import SiteServer
+from crawler.testing.sitegen import generate
+from scheduler import make_trigger, missed, parse_every
+
+UTC = dt.UTC
+
+
+@pytest.mark.parametrize(
+    "text, seconds", [("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400), ("1.5h", 5400)]
+)
+def test_intervals(text, seconds):
+    assert parse_every(text).total_seconds() == seconds
+
+
+@pytest.mark.parametrize("text", ["", "2", "2w", "-1h", "0s", "h"])
+def test_bad_intervals(text):
+    with pytest.raises(ValueError):
+        parse_every(text)
+
+
+def test_bad_or_double_schedules():
+    with pytest.raises(ValueError, match="cron"):
+        make_trigger("61 * * * *", None)
+    with pytest.raises(ValueError, match="not both"):
+        make_trigger("0 3 * * *", "1d")
+
+
+def test_missed_runs_after_downtime_coalesce_into_one_catch_up():
+    now = dt.datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    nightly = make_trigger(None, None, default_cron="0 3 * * *")
+    assert missed(nightly, None, now)  # never ran
+    assert not missed(nightly, dt.datetime(2026, 11, 23, 3, 0, 5, tzinfo=UTC), now)  # ran last night
+    assert missed(nightly, dt.datetime(2026, 11, 20, 3, 0, tzinfo=UTC), now)  # down for three nights: one run
+    every_2h = make_trigger(None, "2h")
+    assert not missed(every_2h, now - dt.timedelta(minutes=90), now)
+    assert missed(every_2h, now - dt.timedelta(hours=5), now)
+
+
+def test_the_scheduler_runs_jobs_without_overlap_survives_failure_and_stops_on_sigterm(tmp_path):
+    site = generate(tmp_path / "site", days=4, events_per_day=4)
+    server = SiteServer(site.root)
+    server.delay = 0.3  # a first sync of a few seconds, longer than the sync interval
+    front = server.prefix + "index.md"
+    # The first sync cannot fetch its start URL (three 500s, retries included) and fails.
+    server.routes[front] = [(500, {}, b"down")] * 3 + [(200, {}, (site.root / "index.md").read_bytes())]
+    db = tmp_path / "mirror.db"
+    logs = tmp_path / "logs"
+    cmd = [sys.executable, "-m", "crawler", "schedule", "--db", str(db)]
+    cmd += ["--start-url", server.url("index.md")]
+    cmd += ["--sync-every", "2s", "--check-links-every", "3s", "--log-dir", str(logs), "--grace", "20"]
+    # Sources of the generated site are on .example hosts (no DNS); archive lookups stay on loopback.
+    cmd += ["-s", "SOURCE_DELAY=0", "-s", f"WAYBACK_API_URL={server.origin}/wayback"]
+    cmd += ["-s", "CONCURRENT_REQUESTS_PER_DOMAIN=2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            finished = "SELECT count(*) FROM sync_runs WHERE kind = 'sync' AND status = 'finished'"
+            syncs = read_count(db, finished)
+            if syncs >= 2 and read_count(db, "SELECT count(*) FROM sync_runs WHERE kind = 'check-links'"):
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, log = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        server.close()
+    assert proc.returncode == 0, log
+    assert "failed with exit code 1" in log  # the first sync, logged with its output file
+    assert "maximum number of running instances reached" in log  # a sync came due during a sync
+    assert "check-links waits for sync to finish" in log
+    assert "SIGTERM received: stopping" in log and "scheduler stopped" in log
+    conn = sqlite3.connect(db)
+    runs = conn.execute(
+        "SELECT kind, status, started_at, finished_at FROM sync_runs ORDER BY started_at, id"
+    ).fetchall()
+    conn.close()
+    kinds = [(kind, status) for kind, status, _, _ in runs]
+    assert ("sync", "finished") in kinds and ("check-links", "finished") in kinds
+    assert kinds.count(("sync", "failed")) == 1, kinds  # the start URL was down: no sync happened
+    others = {status for kind, status in kinds if (kind, status) != ("sync", "failed")}
+    assert others <= {"finished", "interrupted"}, kinds
+    for (_, _, _, finished), (_, _, started, _) in zip(runs, runs[1:], strict=False):
+        assert finished is not None and started >= finished, runs  # never two at once
+    assert len(list(logs.glob("sync-*.log"))) >= 3  # the failure and the two finished syncs
+    assert read_count(db, "SELECT count(*) FROM events") == site.events
