@@ -33,6 +33,9 @@ REVALIDATE_OLD_DAYS = 30
 #: Each time a page is found unchanged its interval is multiplied by this, up to REVALIDATE_MAX_DAYS.
 REVALIDATE_STRETCH = 2.0
 REVALIDATE_MAX_DAYS = 365
+#: Intervals are spread by up to this share either way (fixed per URL), so that pages
+#: mirrored together do not all come due in the same sync.
+REVALIDATE_JITTER = 0.2
 #: Seconds a run or check waits for another writer of the same database before giving up.
 LOCK_TIMEOUT = 10
 

@@ -12,7 +12,10 @@ exists, not what changed.  Each page instead carries ``pages.next_check_at``:
 * each time a page is found unchanged the interval is multiplied by
   ``REVALIDATE_STRETCH`` (up to ``REVALIDATE_MAX_DAYS``), and a change resets it;
 * a fetch that failed for a reason that passes (timeout, 5xx, 429) is due
-  again at the next run; a 404 is an answer, and ages like any other.
+  again at the next run; a 404 is an answer, and ages like any other;
+* intervals are spread by ``REVALIDATE_JITTER`` (±20%), by a hash of the URL:
+  pages first mirrored together would otherwise all come due in the same
+  sync every month, and a sync would cost the whole site once a month.
 
 Pages without a date in their path (a front page) age as old pages; start
 URLs are asked every run whatever their schedule.  This module is pure: the
@@ -22,6 +25,7 @@ store computes ``next_check_at`` with it and the spider only compares.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from dataclasses import dataclass
 
 
@@ -33,6 +37,7 @@ class Revalidation:
     old_days: float = 30
     stretch: float = 2.0
     max_days: float = 365
+    jitter: float = 0.2
 
     @classmethod
     def from_settings(cls, settings) -> Revalidation:
@@ -43,6 +48,7 @@ class Revalidation:
             old_days=settings.getfloat("REVALIDATE_OLD_DAYS"),
             stretch=settings.getfloat("REVALIDATE_STRETCH"),
             max_days=settings.getfloat("REVALIDATE_MAX_DAYS"),
+            jitter=settings.getfloat("REVALIDATE_JITTER"),
         )
 
     def base_interval(self, page_date: dt.date | None, now: dt.datetime) -> dt.timedelta:
@@ -59,16 +65,28 @@ class Revalidation:
         return dt.timedelta(days=self.old_days)
 
     def next_check(
-        self, page_date: dt.date | None, now: dt.datetime, unchanged_streak: int, transient: bool = False
+        self,
+        page_date: dt.date | None,
+        now: dt.datetime,
+        unchanged_streak: int,
+        transient: bool = False,
+        url: str = "",
     ) -> dt.datetime:
-        """When the page is due again, after a fetch at ``now``."""
+        """When the page at ``url`` is due again, after a fetch at ``now``."""
         if transient:
             return now
         base = self.base_interval(page_date, now)
         if not base:
             return now
-        stretched = base * (self.stretch ** min(unchanged_streak, 32))
-        return now + min(stretched, max(base, dt.timedelta(days=self.max_days)))
+        base_days = base / dt.timedelta(days=1)
+        stretched = base_days * self.stretch ** min(unchanged_streak, 64)  # floats: no overflow
+        days = min(stretched, max(base_days, self.max_days))
+        return now + dt.timedelta(days=days * (1 + self.jitter * (2 * _spread(url) - 1)))
+
+
+def _spread(url: str) -> float:
+    """A number in [0, 1) fixed by the URL: the same page always lands at the same place."""
+    return int.from_bytes(hashlib.sha1(url.encode()).digest()[:4], "big") / 2**32
 
 
 def is_transient(http_status: int | None, error: str | None) -> bool:

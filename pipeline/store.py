@@ -152,7 +152,8 @@ class Mirror:
         page_date = dt.date.fromisoformat(item.date) if item.date else None
         now = self.clock.now()
         row["unchanged_streak"] = streak or 0
-        row["next_check_at"] = iso(self.revalidation.next_check(page_date, now, streak or 0, transient))
+        due = self.revalidation.next_check(page_date, now, streak or 0, transient, item.url)
+        row["next_check_at"] = iso(due)
         if before is None:
             row["first_seen"] = iso(now)
         self._upsert_page(row)
