@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import time
 from collections import defaultdict
 from urllib.parse import urlsplit
 
@@ -57,6 +58,7 @@ class SourceCheckPipeline:
         self.retry_after: dict[int, dt.timedelta] = {}
         self.probes: dict[str, dict] = {}
         self.checked = 0
+        self.started = time.monotonic()
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -354,8 +356,15 @@ class SourceCheckPipeline:
         fields = {"sources_checked": self.checked, "finished_at": self.clock.iso()}
         if self.own_run or reason != "finished":
             fields.update(status=run_status(reason), finish_reason=reason)
-        with self.db.conn:
+        elapsed = round(time.monotonic() - self.started, 2)
+        with self.db.atomic():
             self.db["sync_runs"].update(self.run_id, fields)
+            # A sync's row already holds the site crawl's duration: add the checks' to it.
+            self.db.execute(
+                "UPDATE sync_runs SET duration_seconds = round(coalesce(duration_seconds, 0) + ?, 2)"
+                " WHERE id = ?",
+                [elapsed, self.run_id],
+            )
         self.crawler.stats.set_value("mirror/run", self.db["sync_runs"].get(self.run_id))
         self.crawler.stats.set_value("mirror/source_status", source_counts(self.db))
         self.db.close()

@@ -132,6 +132,21 @@ def test_a_page_that_disappears_is_marked_removed_and_restored_when_it_returns(g
     assert back.summary["events_restored"] == 1
 
 
+def test_an_event_page_that_now_redirects_to_another_event_is_superseded(gen, crawl):
+    first = sync(crawl, gen, RECENT)
+    old, new = (next((gen.root / "news/2019/06/30").glob(f"event-{n}-*.md")) for n in (1, 2))
+    old_path, new_path = ("/" + page.relative_to(gen.root).as_posix() for page in (old, new))
+    ids = {
+        path: first.scalar("SELECT id FROM events WHERE url = ?", [gen.origin + path])
+        for path in (old_path, new_path)
+    }
+    gen.routes[old_path] = [(301, {"Location": gen.origin + new_path}, b"")]
+    second = sync(crawl, gen, LATER_THAT_DAY, db=first.db)
+    row = second.query("SELECT * FROM events WHERE id = ?", [ids[old_path]])[0]
+    assert (row["removed_reason"], row["superseded_by"]) == ("superseded", ids[new_path])
+    assert second.scalar("SELECT kind FROM pages WHERE url = ?", [gen.origin + old_path]) == "redirect"
+
+
 def test_an_event_its_day_no_longer_lists_is_marked_removed(gen, crawl):
     first = sync(crawl, gen, RECENT)
     day = gen.root / "news/2019/06/30/index.md"
