@@ -245,7 +245,7 @@ class EventSiteSpider(Spider):
             yield item
             return
         item.redirect_to = target
-        item.links = [target]
+        item.links = [target] if self.site.news_date(target) else []
         follow = self._request(target)
         if follow is None and target not in self.requested:
             item.error = "redirect leaves the site or the date window; not followed"
