@@ -22,6 +22,7 @@ import click
 
 from crawler.demo import START_URL as DEMO_START_URL
 from crawler.demo import DemoServer
+from crawler.export import event_records, write_csv, write_jsonl
 from crawler.lock import MirrorLocked, writer_lock
 from crawler.reports import dead_links, render
 from crawler.runner import check_sources, project_settings, run_crawl
@@ -245,10 +246,7 @@ def check_links(check_all, limit, demo, db_path, now, allow_private, as_json, ov
 )
 def dead_links_command(db_path, fmt):
     """List dead sources with their events, first failure, last status and archived copy."""
-    path = db_path or project_settings().get("MIRROR_DB")
-    if not Path(path).exists():
-        _fail(f"no mirror at {path}; run `python -m crawler run` first")
-    db = open_database(path)
+    db = open_database(_existing_mirror(db_path))
     click.echo(render(dead_links(db), fmt), nl=False)
 
 
@@ -258,9 +256,7 @@ def dead_links_command(db_path, fmt):
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object instead of a summary.")
 def status(db_path, now, as_json):
     """What the mirror holds, how it last synced, and what is due next."""
-    path = db_path or project_settings().get("MIRROR_DB")
-    if not Path(path).exists():
-        _fail(f"no mirror at {path}; run `python -m crawler run` first")
+    path = _existing_mirror(db_path)
     try:
         open_database(path).close()  # bring an older file's schema up to date first
     except sqlite3.Error:
@@ -271,6 +267,33 @@ def status(db_path, now, as_json):
     except sqlite3.Error as exc:
         _fail(f"cannot read {path}: {exc}")
     click.echo(json.dumps(report, sort_keys=True) if as_json else render_status(report))
+
+
+@cli.command()
+@db_option
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), required=True, help="Output format.")
+@click.option("--since", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="Events on or after.")
+@click.option("--until", type=click.DateTime(["%Y-%m-%d"]), metavar="YYYY-MM-DD", help="Events on or before.")
+@click.option("--out", type=click.Path(dir_okay=False), metavar="FILE", help="Write here (default: stdout).")
+def export(db_path, fmt, since, until, out):
+    """One record per event with its sources, related events and entities."""
+    path = _existing_mirror(db_path)
+    db = open_database(path)
+    records = event_records(
+        db, since.date().isoformat() if since else None, until.date().isoformat() if until else None
+    )
+    writer = write_jsonl if fmt == "jsonl" else write_csv
+    with open(out, "w", encoding="utf-8", newline="") if out else nullcontext(sys.stdout) as stream:
+        count = writer(records, stream)
+    if out:
+        click.echo(f"Wrote {count} events to {out}.", err=True)
+
+
+def _existing_mirror(db_path: str | None) -> str:
+    path = db_path or project_settings().get("MIRROR_DB")
+    if not Path(path).exists():
+        _fail(f"no mirror at {path}; run `python -m crawler run` first")
+    return path
 
 
 cli.add_command(schedule)

@@ -107,3 +107,30 @@ def read_count(db, sql: str) -> int:
             conn.close()
     except sqlite3.Error:
         return 0
+
+
+@pytest.fixture(scope="session")
+def aged_demo(tmp_path_factory) -> Mirror:
+    """The demo mirrored, then its sources checked three times three days apart (offline).
+
+    A known mirror for the read side (export, Datasette, report): 75 events,
+    108 sources of which 61 alive, 6 blocked and 41 dead, 31 of those with an
+    archived copy.
+    """
+    folder = tmp_path_factory.mktemp("aged-demo")
+    db = folder / "mirror.db"
+    commands = [["run", "--now", "2030-01-01T12:00:00Z"]]
+    commands += [
+        ["check-links", "--demo", "--now", f"{day}T12:00:00Z"]
+        for day in ("2030-01-04", "2030-01-07", "2030-01-10")
+    ]
+    for args in commands:
+        proc = subprocess.run(
+            [sys.executable, "-m", "crawler", *args, "--db", str(db), "--json"],
+            capture_output=True,
+            text=True,
+            cwd=folder,
+            timeout=300,
+        )
+        assert proc.returncode == 0, proc.stderr
+    return Mirror(proc, db)
