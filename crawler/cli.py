@@ -11,15 +11,19 @@ cleanly before its end.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import sqlite3
+import subprocess
 import sys
+import tempfile
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
 
 import click
 
+from crawler.browse import metadata_text
 from crawler.demo import START_URL as DEMO_START_URL
 from crawler.demo import DemoServer
 from crawler.export import event_records, write_csv, write_jsonl
@@ -294,6 +298,40 @@ def _existing_mirror(db_path: str | None) -> str:
     if not Path(path).exists():
         _fail(f"no mirror at {path}; run `python -m crawler run` first")
     return path
+
+
+@cli.command()
+@db_option
+@click.option("--port", type=click.IntRange(0, 65535), default=8001, show_default=True, help="Port.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--open", "open_browser", is_flag=True, help="Open the mirror in a web browser.")
+@click.option(
+    "--write-metadata",
+    is_flag=True,
+    help="Write metadata.yml next to the database (for `datasette DB -m metadata.yml`) and exit.",
+)
+def serve(db_path, port, host, open_browser, write_metadata):
+    """Browse and search the mirror with Datasette."""
+    path = _existing_mirror(db_path)
+    open_database(path).close()  # tables, views and search index up to date
+    metadata = metadata_text(path)
+    if write_metadata:
+        target = Path(path).with_name("metadata.yml")
+        target.write_text(metadata, encoding="utf-8")
+        click.echo(f"Wrote {target}; run: datasette {path} -m {target}")
+        return
+    if importlib.util.find_spec("datasette") is None:
+        _fail("Datasette is not installed: pip install 'news-event-mirror[browse]' or pip install datasette")
+    with tempfile.TemporaryDirectory() as folder:
+        meta = Path(folder) / "metadata.yml"
+        meta.write_text(metadata, encoding="utf-8")
+        cmd = [sys.executable, "-m", "datasette", "serve", path, "-m", str(meta), "-h", host, "-p", str(port)]
+        click.echo(f"Serving {path} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
+        try:
+            code = subprocess.call([*cmd, *(["--open"] if open_browser else [])])
+        except KeyboardInterrupt:
+            code = 0
+    sys.exit(code)
 
 
 cli.add_command(schedule)

@@ -259,6 +259,27 @@ INDEXES = [
 ]
 FTS = {"events": ["title", "text", "story"], "source_texts": ["text"]}
 
+# Views that make the common questions one SELECT (Datasette lists them with the tables).
+VIEWS = {
+    "events_overview": """
+        SELECT e.id, e.date, e.story, e.topic, e.text, e.url,
+          (SELECT count(*) FROM event_sources es WHERE es.event_id = e.id) AS sources,
+          (SELECT count(*) FROM event_sources es JOIN sources s ON s.id = es.source_id
+            WHERE es.event_id = e.id AND s.status = 'dead') AS dead_sources,
+          (SELECT count(*) FROM related_events r WHERE r.event_id = e.id) AS related,
+          (SELECT count(*) FROM event_versions v WHERE v.event_id = e.id) AS versions,
+          e.removed_at
+        FROM events e""",
+    "domains": """
+        SELECT domain, count(*) AS sources,
+          sum(status = 'alive') AS alive, sum(status = 'failing') AS failing,
+          sum(status = 'dead') AS dead, sum(status = 'blocked') AS blocked,
+          sum(status = 'unchecked') AS unchecked,
+          round(100.0 * sum(status = 'dead') / count(*), 1) AS dead_percent,
+          sum(status = 'dead' AND archive_url IS NOT NULL) AS dead_archived
+        FROM sources GROUP BY domain""",
+}
+
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
     """Create missing tables, columns, indexes and FTS; never drop anything."""
@@ -280,6 +301,14 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             db[name].create_index(columns, if_not_exists=True)
         db.execute("UPDATE sources SET status = 'unchecked' WHERE status IS NULL")
         db.execute("UPDATE sources SET strikes = 0 WHERE strikes IS NULL")
+    for name, sql in VIEWS.items():
+        create = f"CREATE VIEW {name} AS {sql.strip()}"
+        stored = db.execute("SELECT sql FROM sqlite_master WHERE type = 'view' AND name = ?", [name])
+        stored = stored.fetchone()
+        if stored is None or stored[0] != create:  # a view holds no data: replacing it loses nothing
+            with db.conn:
+                db.execute(f"DROP VIEW IF EXISTS {name}")
+                db.execute(create)
     for name, columns in FTS.items():
         if not db[name].detect_fts():
             db[name].enable_fts(columns, create_triggers=True, tokenize="porter")

@@ -1,0 +1,22 @@
+"""Browse the mirror with Datasette: the metadata that makes it readable out of the box.
+
+``metadata.yml`` (shipped with the package) titles the mirror, gives its
+source and license, describes every table, view and column, sets label
+columns, default sorts and facets, and holds the canned queries.  Datasette
+names a database after its file, so the shipped file's ``mirror`` key is
+renamed to the served file's stem; the text is otherwise copied as it is, so
+no YAML library is needed to write it.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+DATABASE_KEY = "\n  mirror:\n"
+
+
+def metadata_text(db_path: str) -> str:
+    """The shipped metadata, for the database Datasette will call ``Path(db_path).stem``."""
+    text = files(__package__).joinpath("metadata.yml").read_text(encoding="utf-8")
+    return text.replace(DATABASE_KEY, f"\n  {Path(db_path).stem}:\n", 1)
