@@ -27,6 +27,7 @@ from crawler.browse import metadata_text
 from crawler.demo import START_URL as DEMO_START_URL
 from crawler.demo import DemoServer
 from crawler.export import event_records, write_csv, write_jsonl
+from crawler.linkrot import write_report
 from crawler.lock import MirrorLocked, writer_lock
 from crawler.reports import dead_links, render
 from crawler.runner import check_sources, project_settings, run_crawl
@@ -332,6 +333,23 @@ def serve(db_path, port, host, open_browser, write_metadata):
         except KeyboardInterrupt:
             code = 0
     sys.exit(code)
+
+
+@cli.command()
+@db_option
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("report"),
+    show_default=True,
+    help="Folder for index.html, report.json and the PNG charts.",
+)
+def report(db_path, out):
+    """Write the link-rot report: dead, failing and alive sources by year and domain, archives, history."""
+    path = _existing_mirror(db_path)
+    db = open_database(path)
+    page = write_report(db.conn, path, out)
+    click.echo(f"Wrote {page} (charts and report.json beside it).")
 
 
 cli.add_command(schedule)

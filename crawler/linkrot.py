@@ -1,0 +1,295 @@
+"""``python -m crawler report``: the link-rot picture of a mirror, as one HTML page.
+
+The page is self-contained (its charts are embedded PNGs, also written next
+to it) so that it can be mailed or archived as it is.  It shows the share of
+dead, failing and alive sources by the year of the events citing them and by
+domain, how many dead sources have an archived copy, the sync history, and
+the mirror's figures next to the published ones of ``shared/docs/DEADLINKS.md``.
+The figures come from SQL over ``mirror.db`` (``figures``) and are written to
+``report.json`` too, so a test or a notebook can read the same numbers.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import html
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files
+import matplotlib.pyplot as plt  # noqa: E402
+
+STATUSES = ("alive", "failing", "dead", "blocked", "unchecked")
+COLOURS = {
+    "alive": "#4c9a2a",
+    "failing": "#e0a100",
+    "dead": "#c0392b",
+    "blocked": "#7f8c8d",
+    "unchecked": "#d5d8dc",
+}
+# Published figures (shared/docs/DEADLINKS.md): what other studies found, for comparison.
+PUBLISHED = [
+    ("Pages of 2013 no longer accessible in 2023", 38.0, "Pew Research Center, 2024"),
+    ("News pages with at least one broken link", 23.0, "Pew Research Center, 2024"),
+    ("Wikipedia pages with a dead reference link", 54.0, "Pew Research Center, 2024"),
+]
+
+# Each source counts once, in the year of the earliest event citing it.
+BY_YEAR_SQL = """
+SELECT substr(first_cited, 1, 4) AS year, status, count(*) AS n FROM (
+  SELECT s.status, min(e.date) AS first_cited FROM sources s
+  JOIN event_sources es ON es.source_id = s.id JOIN events e ON e.id = es.event_id
+  GROUP BY s.id)
+GROUP BY year, status ORDER BY year
+"""
+DEAD_BY_YEAR_SQL = """
+SELECT substr(first_cited, 1, 4) AS year, count(*), sum(archive_url IS NOT NULL) FROM (
+  SELECT s.archive_url, min(e.date) AS first_cited FROM sources s
+  JOIN event_sources es ON es.source_id = s.id JOIN events e ON e.id = es.event_id
+  WHERE s.status = 'dead' GROUP BY s.id)
+GROUP BY year ORDER BY year
+"""
+TOP_DOMAINS_SQL = """
+SELECT domain, sources, alive, failing, dead, blocked, unchecked FROM domains
+ORDER BY sources DESC, domain LIMIT ?
+"""
+
+
+def _breakdown(rows) -> dict[str, dict[str, int]]:
+    table: dict[str, dict[str, int]] = {}
+    for key, status, n in rows:
+        table.setdefault(key, dict.fromkeys(STATUSES, 0))[status] = n
+    return table
+
+
+def _percent(part: int, whole: int) -> float | None:
+    return round(100.0 * part / whole, 1) if whole else None
+
+
+def figures(db, top: int = 12) -> dict:
+    """Every number the report shows."""
+    by_status = dict(db.execute("SELECT status, count(*) FROM sources GROUP BY status").fetchall())
+    total = sum(by_status.values())
+    checked = total - by_status.get("unchecked", 0)
+    dead = by_status.get("dead", 0)
+    archived = db.execute(
+        "SELECT count(*) FROM sources WHERE status = 'dead' AND archive_url IS NOT NULL"
+    ).fetchone()[0]
+    events = db.execute("SELECT count(*) FROM events").fetchone()[0]
+    events_with_dead = db.execute(
+        "SELECT count(DISTINCT es.event_id) FROM event_sources es JOIN sources s ON s.id = es.source_id"
+        " WHERE s.status = 'dead'"
+    ).fetchone()[0]
+    by_year = _breakdown(db.execute(BY_YEAR_SQL).fetchall())
+    sources_2013 = sum(by_year.get("2013", {}).values())
+    domains = [
+        dict(zip(("domain", "sources", *STATUSES), row, strict=True))
+        for row in db.execute(TOP_DOMAINS_SQL, [top]).fetchall()
+    ]
+    runs = [
+        dict(
+            zip(
+                ("id", "kind", "started_at", "status", "requests", "events_new", "sources_checked"),
+                r,
+                strict=True,
+            )
+        )
+        for r in db.execute(
+            "SELECT id, kind, started_at, status, requests, events_new, sources_checked"
+            " FROM sync_runs ORDER BY id"
+        ).fetchall()
+    ]
+    return {
+        "sources": total,
+        "sources_checked": checked,
+        "by_status": {status: by_status.get(status, 0) for status in STATUSES},
+        "dead_percent_of_checked": _percent(dead, checked),
+        "dead_archived": archived,
+        "archive_coverage_percent": _percent(archived, dead),
+        "events": events,
+        "events_with_dead_source": events_with_dead,
+        "events_with_dead_source_percent": _percent(events_with_dead, events),
+        "sources_2013_dead_percent": _percent(by_year.get("2013", {}).get("dead", 0), sources_2013),
+        "by_year": by_year,
+        "dead_by_year": {
+            year: {"dead": dead_n, "archived": archived_n}
+            for year, dead_n, archived_n in db.execute(DEAD_BY_YEAR_SQL).fetchall()
+        },
+        "top_domains": domains,
+        "sync_runs": runs,
+    }
+
+
+# -- charts ----------------------------------------------------------------------
+
+
+def _stacked(ax, labels: list[str], rows: list[dict[str, int]], horizontal: bool) -> None:
+    offsets = [0.0] * len(labels)
+    for status in STATUSES:
+        shares = [100.0 * row[status] / (sum(row.values()) or 1) for row in rows]
+        if not any(shares):
+            continue
+        bar = ax.barh if horizontal else ax.bar
+        kwargs = {"left": offsets} if horizontal else {"bottom": offsets}
+        bar(labels, shares, label=status, color=COLOURS[status], **kwargs)
+        offsets = [o + s for o, s in zip(offsets, shares, strict=True)]
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+
+
+def chart_by_year(fig_data: dict, path: Path) -> Path:
+    years = sorted(fig_data["by_year"])
+    fig, ax = plt.subplots(figsize=(8, 4))
+    labels = [f"{y}\n({sum(fig_data['by_year'][y].values())})" for y in years]
+    _stacked(ax, labels, [fig_data["by_year"][y] for y in years], horizontal=False)
+    ax.set_ylabel("% of sources")
+    ax.set_title("Sources by the year of the events citing them")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def chart_by_domain(fig_data: dict, path: Path) -> Path:
+    domains = list(reversed(fig_data["top_domains"]))
+    fig, ax = plt.subplots(figsize=(8, 0.4 * len(domains) + 1.5))
+    labels = [f"{d['domain']} ({d['sources']})" for d in domains]
+    _stacked(ax, labels, [{s: d[s] for s in STATUSES} for d in domains], horizontal=True)
+    ax.set_xlabel("% of the domain's sources")
+    ax.set_title("Top domains by sources cited")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def chart_archive(fig_data: dict, path: Path) -> Path:
+    years = sorted(fig_data["dead_by_year"])
+    archived = [fig_data["dead_by_year"][y]["archived"] for y in years]
+    missing = [fig_data["dead_by_year"][y]["dead"] - fig_data["dead_by_year"][y]["archived"] for y in years]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.bar(years, archived, color="#2e86c1", label="archived copy found")
+    ax.bar(years, missing, bottom=archived, color="#c0392b", label="no archived copy (yet)")
+    ax.set_ylabel("dead sources")
+    ax.set_title("Archive coverage of dead sources, by event year")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def chart_history(fig_data: dict, path: Path) -> Path:
+    runs = fig_data["sync_runs"]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ids = [str(r["id"]) for r in runs]
+    ax.bar(ids, [r["requests"] or 0 for r in runs], color="#2e86c1", label="site requests")
+    ax.bar(
+        ids, [r["sources_checked"] or 0 for r in runs], color="#af7ac5", alpha=0.7, label="sources checked"
+    )
+    ax.set_xlabel("run")
+    ax.set_yscale("symlog")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
+    ax.set_title("Sync history: what each run asked")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+# -- page ------------------------------------------------------------------------
+
+
+def _img(path: Path, alt: str) -> str:
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}">'
+
+
+def _pct(value) -> str:
+    return "–" if value is None else f"{value:.1f}%"
+
+
+def render_page(f: dict, charts: dict[str, Path], db_path: str, now: str) -> str:
+    s = f["by_status"]
+    comparison = "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{value:.0f}%</td><td>{html.escape(who)}</td>"
+        f"<td>{_pct(ours)}</td><td>{html.escape(ours_label)}</td></tr>"
+        for (label, value, who), (ours, ours_label) in zip(
+            PUBLISHED,
+            [
+                (f["sources_2013_dead_percent"], "sources first cited by events of 2013 that are dead"),
+                (f["events_with_dead_source_percent"], "events citing at least one dead source"),
+                (
+                    f["events_with_dead_source_percent"],
+                    "Portal events citing at least one dead source (as above)",
+                ),
+            ],
+            strict=True,
+        )
+    )
+    domains = "".join(
+        f"<tr><td>{html.escape(d['domain'])}</td><td>{d['sources']}</td>"
+        + "".join(f"<td>{d[st]}</td>" for st in STATUSES)
+        + "</tr>"
+        for d in f["top_domains"]
+    )
+    runs = "".join(
+        f"<tr><td>{r['id']}</td><td>{r['kind']}</td><td>{html.escape(r['started_at'] or '')}</td>"
+        f"<td>{r['status']}</td><td>{r['requests'] if r['requests'] is not None else '–'}</td>"
+        f"<td>{r['events_new'] if r['events_new'] is not None else '–'}</td>"
+        f"<td>{r['sources_checked'] if r['sources_checked'] is not None else '–'}</td></tr>"
+        for r in f["sync_runs"]
+    )
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Link rot in {html.escape(db_path)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem }}
+table {{ border-collapse: collapse; margin: 1rem 0 }}
+td, th {{ border: 1px solid #ccc; padding: .3rem .6rem }}
+.big {{ font-size: 1.4rem }} img {{ max-width: 100% }}
+</style></head><body>
+<h1>Link rot in the mirror</h1>
+<p>{html.escape(db_path)}, as of {html.escape(now)}: {f["events"]} events citing {f["sources"]} sources,
+{f["sources_checked"]} of them checked.</p>
+<p class="big"><strong>{s["dead"]}</strong> dead
+({_pct(f["dead_percent_of_checked"])} of the checked sources),
+<strong>{s["failing"]}</strong> failing, <strong>{s["alive"]}</strong> alive, {s["blocked"]} blocked,
+{s["unchecked"]} not checked yet.
+<strong>{f["dead_archived"]}</strong> of the {s["dead"]} dead sources have an archived copy
+({_pct(f["archive_coverage_percent"])}).</p>
+{_img(charts["archive"], "Archive coverage of dead sources")}
+<p>A source is dead after three failed checks at least three days apart; blocked sources (403, bot walls)
+are never counted dead. See the README for the policy.</p>
+<h2>By the year of the events</h2>{_img(charts["by_year"], "Sources by event year")}
+<h2>By domain</h2>{_img(charts["by_domain"], "Top domains")}
+<table><tr><th>domain</th><th>sources</th>{"".join(f"<th>{st}</th>" for st in STATUSES)}</tr>{domains}</table>
+<h2>Next to published figures</h2>
+<table><tr><th>published measure</th><th>value</th><th>by</th><th>this mirror</th><th>measured as</th></tr>
+{comparison}</table>
+<p>Published figures from <code>shared/docs/DEADLINKS.md</code>. They measure pages, not citations, and
+count a link broken after one check; this mirror counts a source dead only after three, so its figures
+are expected to be lower for the same rot.</p>
+<h2>Sync history</h2>{_img(charts["history"], "Sync history")}
+<table><tr><th>run</th><th>kind</th><th>started</th><th>status</th><th>site requests</th><th>new events</th>
+<th>sources checked</th></tr>{runs}</table>
+</body></html>
+"""
+
+
+def write_report(db, db_path: str, out: Path, now: dt.datetime | None = None) -> Path:
+    """Write ``index.html``, ``report.json`` and the PNG charts into ``out``; return the page."""
+    out.mkdir(parents=True, exist_ok=True)
+    data = figures(db)
+    charts = {
+        "by_year": chart_by_year(data, out / "by_year.png"),
+        "by_domain": chart_by_domain(data, out / "by_domain.png"),
+        "archive": chart_archive(data, out / "archive.png"),
+        "history": chart_history(data, out / "history.png"),
+    }
+    stamp = (now or dt.datetime.now(dt.UTC)).replace(microsecond=0).isoformat()
+    (out / "report.json").write_text(json.dumps(data, indent=2), encoding="utf-8")
+    page = out / "index.html"
+    page.write_text(render_page(data, charts, db_path, stamp), encoding="utf-8")
+    return page
