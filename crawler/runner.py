@@ -43,6 +43,12 @@ class CrawlResult:
 
 
 def _finished_run(crawler) -> dict:
+    failed_write = crawler.stats.get_value("mirror/db_error")
+    if failed_write:
+        raise RuntimeError(
+            f"cannot write the database ({failed_write}); the crawl stopped, what was stored"
+            " before is intact, and the next run resumes"
+        )
     run = crawler.stats.get_value("mirror/run")
     if run is None:
         raise RuntimeError("the crawl ended before the mirror was opened; see the log above")

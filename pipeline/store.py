@@ -21,13 +21,17 @@ changes between runs, the previous content is kept in ``event_versions``.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
+import logging
+import sqlite3
 import time
 
 import sqlite_utils
 from scrapy import signals
+from scrapy.exceptions import DropItem
 
 from crawler.items import PageItem
 from pipeline.clock import Clock, iso
@@ -52,6 +56,8 @@ def run_status(reason: str) -> str:
         return "finished"
     return "interrupted" if reason == "shutdown" else "failed"
 
+
+logger = logging.getLogger(__name__)
 
 MAX_REDIRECT_CHAIN = 5
 GONE = (404, 410)
@@ -613,6 +619,8 @@ class StorePipeline:
             full=getattr(spider, "full", False),
         )
         self.db = self.mirror.db
+        self.mirror_path = crawler.settings.get("MIRROR_DB")
+        self.db_error: str | None = None
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -620,15 +628,44 @@ class StorePipeline:
         return cls(crawler)
 
     def process_item(self, item: PageItem):
-        self.mirror.store(item)
+        if self.db_error:
+            # The error is logged once, below, and ends the run: the pages in flight stay due.
+            raise DropItem(f"not stored: the database cannot be written ({self.db_error})", log_level="DEBUG")
+        try:
+            self.mirror.store(item)
+        except sqlite3.Error as exc:  # disk full, locked past busy_timeout, read-only, corrupt
+            self._database_failed(exc)
+            raise DropItem(f"not stored: {exc}", log_level="DEBUG") from exc
         stats = self.crawler.stats
         stats.set_value("mirror/events_new", len(self.mirror.new))
         stats.set_value("mirror/events_seen", len(self.mirror.seen))
         stats.set_value("mirror/page_errors", self.mirror.errors)
         return item
 
+    def _database_failed(self, exc: sqlite3.Error) -> None:
+        """Stop the crawl at the first failed write: every later page would fail the same way.
+
+        The page's transaction was rolled back, so the mirror holds whole pages
+        only, and the page (still due) is fetched again by the next run.
+        """
+        self.db_error = f"{type(exc).__name__}: {exc}"
+        self.crawler.stats.set_value("mirror/db_error", self.db_error)
+        logger.error("cannot write %s: %s; stopping the crawl", self.mirror_path, self.db_error)
+        asyncio.get_running_loop().create_task(
+            self.crawler.engine.close_spider_async(reason="database_error")
+        )
+
     def close_spider(self):
-        self.mirror.link_up()
+        if self.db_error:
+            return
+        try:
+            self.mirror.link_up()
+        except sqlite3.Error as exc:
+            self._record_db_error(exc)
+
+    def _record_db_error(self, exc: sqlite3.Error) -> None:
+        self.db_error = f"{type(exc).__name__}: {exc}"
+        self.crawler.stats.set_value("mirror/db_error", self.db_error)
 
     def spider_closed(self, spider, reason):
         stats = self.crawler.stats
@@ -640,7 +677,12 @@ class StorePipeline:
             "bytes_received": stats.get_value("downloader/response_bytes", 0),
             "pages_not_due": len(getattr(spider, "not_due", ())),
         }
-        run = self.mirror.finish(reason, costs)
-        self.crawler.stats.set_value("mirror/run", run)
-        self.crawler.stats.set_value("mirror/errors_by_reason", self.mirror.errors_by_reason())
-        self.db.close()
+        try:
+            run = self.mirror.finish(reason, costs)
+            self.crawler.stats.set_value("mirror/errors_by_reason", self.mirror.errors_by_reason())
+        except sqlite3.Error as exc:
+            self._record_db_error(exc)
+        else:
+            self.crawler.stats.set_value("mirror/run", run)
+        finally:
+            self.db.close()
