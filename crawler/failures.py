@@ -48,6 +48,8 @@ def error_kind(failure) -> tuple[str, str]:
             return "private", detail
         if "max redirections" in detail.lower():
             return "too_many_redirects", detail
+        if "DOWNLOAD_MAXSIZE" in detail:  # a compressed body that grows past the limit: a gzip bomb
+            return "size", detail
         return "ignored", detail
     for kinds, name in KINDS:
         if failure.check(*kinds):

@@ -36,6 +36,8 @@ REVALIDATE_MAX_DAYS = 365
 #: Intervals are spread by up to this share either way (fixed per URL), so that pages
 #: mirrored together do not all come due in the same sync.
 REVALIDATE_JITTER = 0.2
+#: A page with more site links than this is recorded as an error, not stored (real pages hold dozens).
+MAX_LINKS_PER_PAGE = 1000
 #: Seconds a run or check waits for another writer of the same database before giving up.
 LOCK_TIMEOUT = 10
 

@@ -547,6 +547,7 @@ class Mirror:
                 if not added:
                     break
             self._supersede(now)
+            self._mark_redirect_loops()
             self.db.execute(
                 "UPDATE related_events SET related_id ="
                 " (SELECT event_id FROM event_urls WHERE url = related_events.related_url)"
@@ -557,6 +558,22 @@ class Mirror:
                 " (SELECT event_id FROM event_urls WHERE url = day_events.url)"
                 " WHERE event_id IS NULL"
             )
+
+    def _mark_redirect_loops(self) -> None:
+        """Redirects of this run that never reach a page within MAX_REDIRECT_CHAIN hops."""
+        self.db.execute(
+            f"""
+            WITH RECURSIVE chain(start, url, hops) AS (
+                SELECT url, redirect_to, 1 FROM pages WHERE kind = 'redirect' AND sync_run = :run
+                UNION ALL
+                SELECT chain.start, p.redirect_to, hops + 1 FROM chain
+                JOIN pages p ON p.url = chain.url AND p.kind = 'redirect'
+                WHERE hops <= {MAX_REDIRECT_CHAIN})
+            UPDATE pages SET error = 'redirect loop (or a chain over {MAX_REDIRECT_CHAIN} hops)'
+            WHERE url IN (SELECT start FROM chain WHERE hops > {MAX_REDIRECT_CHAIN}) AND error IS NULL
+            """,
+            {"run": self.run_id},
+        )
 
     def _supersede(self, now: str) -> None:
         moved = self.db.execute(

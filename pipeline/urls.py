@@ -91,7 +91,8 @@ class SiteRoot:
 
         Root-relative links resolve against the site root, not the host root,
         so that a mirror below a path prefix works.  Returns None for links
-        that cannot be followed (``mailto:``, ``javascript:``, empty).
+        that cannot be followed (``mailto:``, ``javascript:``, empty, and
+        ``file:`` on a page that is not itself a local file).
         """
         href = href.strip()
         if not href or href.startswith("#"):
@@ -105,6 +106,8 @@ class SiteRoot:
             absolute = urljoin(base, href)
         if urlsplit(absolute).scheme not in FOLLOWABLE_SCHEMES:
             return None
+        if urlsplit(absolute).scheme == "file" and urlsplit(base).scheme != "file":
+            return None  # a web page cannot point into the reader's disk (nor make us read it)
         return canonical_url(absolute)
 
     def relative(self, url: str) -> str | None:

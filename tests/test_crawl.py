@@ -238,7 +238,7 @@ def test_faults_links_and_spellings(site_dir, crawl):
     assert related[0]["related_id"] == events["second.md"]["id"]
     assert related[0]["related_url"].endswith("second-old.md")
     assert related[1]["related_url"].endswith("2020/01/1/missing.md") and related[1]["related_id"] is None
-    assert [r["position"] for r in related] == [1, 2, 3, 4]  # javascript: dropped
+    assert [r["position"] for r in related] == [1, 2, 3]  # javascript: and file: (from a web page) dropped
     pages = {p["url"].rsplit("/news/", 1)[-1]: p for p in mirror.query("SELECT * FROM pages")}
     assert pages["2020/01/2/second-old.md"]["kind"] == "redirect"
     assert pages["2020/01/2/second-old.md"]["http_status"] == 301

@@ -211,6 +211,10 @@ class EventSiteSpider(Spider):
             text = body.decode("utf-8-sig")
             if "\x00" in text:
                 raise PageError("NUL bytes in page: binary content, not markdown")
+            if not text.strip():
+                raise PageError("empty page")
+            if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+                raise PageError("HTML, not markdown (an error page?)")
             item.parsed = parse_page(text)
         except UnicodeDecodeError as exc:
             item.error = f"invalid UTF-8 at byte {exc.start}"
@@ -221,10 +225,16 @@ class EventSiteSpider(Spider):
         if item.parsed is None:
             yield item
             return
-        item.kind = item.parsed.kind
         links = (self.site.resolve(href, response.url) for href in item.parsed.links())
         # Only news pages are followed, so only they are queued.
-        item.links = list(dict.fromkeys(url for url in links if url and self.site.news_date(url)))
+        links = list(dict.fromkeys(url for url in links if url and self.site.news_date(url)))
+        most = self.settings.getint("MAX_LINKS_PER_PAGE")
+        if most and len(links) > most:
+            # No page of the site links to more than a few dozen: this one is broken or hostile.
+            item.parsed, item.error = None, f"too many links ({len(links)} > MAX_LINKS_PER_PAGE {most})"
+            yield item
+            return
+        item.kind, item.links = item.parsed.kind, links
         yield item
         for url in item.links:
             follow = self._request(url)
@@ -246,6 +256,8 @@ class EventSiteSpider(Spider):
             return
         item.redirect_to = target
         item.links = [target] if self.site.news_date(target) else []
+        if target == item.url:
+            item.error = "redirect loop: redirects to itself"
         follow = self._request(target)
         if follow is None and target not in self.requested:
             item.error = "redirect leaves the site or the date window; not followed"

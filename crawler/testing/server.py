@@ -17,7 +17,7 @@ from pathlib import Path
 
 from crawler.demo import send_answer
 
-RESET, STALL = -1, -2  # scripted answers that are not HTTP answers
+RESET, STALL, TRUNCATE = -1, -2, -3  # scripted answers that are not HTTP answers
 
 
 class SiteServer:
@@ -25,7 +25,8 @@ class SiteServer:
 
     ``routes[path]`` is a list of answers ``(status, headers, body)`` given in
     turn (the last one repeats); status ``RESET`` drops the connection, and
-    ``STALL`` answers after ``body`` seconds.  ``prefix`` serves the tree below a path, as a
+    ``STALL`` answers after ``body`` seconds, ``TRUNCATE`` sends half of what it promised.
+    ``prefix`` serves the tree below a path, as a
     raw-file host does.  Every request path is logged in ``requests``.
     """
 
@@ -49,6 +50,13 @@ class SiteServer:
                 status, headers, body = server.answer(self.path)
                 if status == RESET:  # drop the connection with a TCP reset, answering nothing
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    self.close_connection = True
+                    return
+                if status == TRUNCATE:  # promise twice the body, send it, hang up
+                    self.send_response(200)
+                    self.send_header("Content-Length", str(2 * len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
                     self.close_connection = True
                     return
                 if status == STALL:  # answer only after the client has given up
