@@ -166,7 +166,8 @@ def test_an_event_its_day_no_longer_lists_is_marked_removed(gen, crawl):
     assert third.summary["events_restored"] == 1
 
 
-def test_a_run_killed_mid_crawl_is_completed_by_the_next(tmp_path, crawl):
+@pytest.mark.parametrize("kill_after", [15, 90, 180])  # events stored when the run is killed, of 240
+def test_a_run_killed_mid_crawl_is_completed_by_the_next(tmp_path, crawl, kill_after):
     site = generate(tmp_path / "big", days=30, events_per_day=8)
     server = SiteServer(site.root)
     server.delay = 0.02
@@ -177,7 +178,7 @@ def test_a_run_killed_mid_crawl_is_completed_by_the_next(tmp_path, crawl):
         proc = subprocess.Popen([*cmd, "--now", OLD, "-s", "CHECK_SOURCES=False"], cwd=tmp_path)
         deadline = time.monotonic() + 60
         stored = 0
-        while stored < 60 and time.monotonic() < deadline and proc.poll() is None:
+        while stored < kill_after and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.05)
             stored = read_count(db, "SELECT count(*) FROM events")
         os.kill(proc.pid, signal.SIGKILL)

@@ -8,6 +8,7 @@ request, so that a test can say exactly what a crawl asked for.
 from __future__ import annotations
 
 import hashlib
+import random
 import socket
 import struct
 import threading
@@ -17,7 +18,8 @@ from pathlib import Path
 
 from crawler.demo import send_answer
 
-RESET, STALL, TRUNCATE = -1, -2, -3  # scripted answers that are not HTTP answers
+RESET, STALL, TRUNCATE, TRICKLE = -1, -2, -3, -4  # scripted answers that are not HTTP answers
+FAULTS = (500, 503, RESET, STALL, TRUNCATE, TRICKLE)
 
 
 class SiteServer:
@@ -28,6 +30,11 @@ class SiteServer:
     ``STALL`` answers after ``body`` seconds, ``TRUNCATE`` sends half of what it promised.
     ``prefix`` serves the tree below a path, as a
     raw-file host does.  Every request path is logged in ``requests``.
+
+    Chaos: with ``faults`` set to a share (0.2), that share of answers (robots.txt
+    excepted) is replaced, at random but reproducibly (``seed``), by a 500, a 503,
+    a reset, a stall past ``stall`` seconds, a truncated body or a slow trickle of
+    the real answer; ``fault_log`` says which request got what.
     """
 
     def __init__(self, root: Path, prefix: str = "/", host: str = "127.0.0.1"):
@@ -39,6 +46,11 @@ class SiteServer:
         self.times: list[tuple[str, float]] = []
         self.delay = 0.0  # seconds to wait before each answer
         self.etags = False  # send ETags and answer If-None-Match with 304
+        self.faults = 0.0
+        self.stall = 3.0
+        self.fault_log: list[tuple[str, int, float]] = []
+        self._rng = random.Random(0)
+        self._rng_lock = threading.Lock()
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -47,7 +59,19 @@ class SiteServer:
                 server.times.append((self.path, time.monotonic()))
                 server.user_agents.add(self.headers.get("User-Agent", ""))
                 time.sleep(server.delay)
-                status, headers, body = server.answer(self.path)
+                status, headers, body = server.chaos(self.path, server.answer(self.path))
+                if status == TRICKLE:  # the real answer, a few bytes at a time
+                    self.send_response(200)
+                    for name, value in headers.items():
+                        self.send_header(name, value)
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    step = max(1, len(body) // 8)
+                    for start in range(0, len(body), step):
+                        self.wfile.write(body[start : start + step])
+                        self.wfile.flush()
+                        time.sleep(0.02)
+                    return
                 if status == RESET:  # drop the connection with a TCP reset, answering nothing
                     self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     self.close_connection = True
@@ -78,6 +102,27 @@ class SiteServer:
         self.httpd = ThreadingHTTPServer((host, 0), Handler)
         self.httpd.daemon_threads = True
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def seed(self, value: int) -> None:
+        self._rng = random.Random(value)
+
+    def chaos(self, path: str, answer: tuple[int, dict, bytes]) -> tuple[int, dict, bytes]:
+        """The answer, or with probability ``faults`` a fault in its place."""
+        if not self.faults or path == "/robots.txt":
+            return answer
+        with self._rng_lock:
+            if self._rng.random() >= self.faults:
+                return answer
+            fault = self._rng.choice(FAULTS)
+        self.fault_log.append((path, fault, time.monotonic()))
+        status, headers, body = answer
+        if fault in (500, 503):
+            return fault, {}, b"chaos"
+        if fault == STALL:
+            return STALL, {}, str(self.stall).encode()
+        if status != 200:
+            return RESET, {}, b""
+        return fault, headers, body
 
     @property
     def origin(self) -> str:

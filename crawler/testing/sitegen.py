@@ -55,7 +55,11 @@ def generate(
     days: int,
     events_per_day: int,
     last_day: dt.date = dt.date(2019, 6, 30),
-    source_hosts: tuple[str, ...] = ("news.example", "wire.example", "daily.example"),
+    source_origins: tuple[str, ...] = (
+        "https://news.example",
+        "https://wire.example",
+        "https://daily.example",
+    ),
     seed: int = 1,
 ) -> Site:
     """Write the site under ``root`` and say what it holds."""
@@ -71,7 +75,7 @@ def generate(
             title = f"{' '.join(words).capitalize()} on {day.isoformat()}, item {number}."
             path = event_path(day, number, words)
             sources = [
-                f"https://{rng.choice(source_hosts)}/{day:%Y/%m/%d}/{'-'.join(words)}-{k}"
+                f"{rng.choice(source_origins)}/{day:%Y/%m/%d}/{'-'.join(words)}-{k}"
                 for k in range(rng.randint(1, 2))
             ]
             related = rng.sample(written[-200:], min(3, len(written)))
