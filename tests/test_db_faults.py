@@ -6,11 +6,14 @@ before intact and a later run able to finish the job.
 
 from __future__ import annotations
 
+import os
 import resource
 import signal
 import sqlite3
 import subprocess
 import sys
+
+import pytest
 
 WINDOW = ("--since", "2013-03-27", "--until", "2013-03-27")
 
@@ -76,4 +79,26 @@ def test_a_database_another_program_keeps_locked_is_a_clear_error(site, tmp_path
     assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot write the database")
     assert "locked" in proc.stderr
     assert rows(db, "SELECT count(*) FROM events") == [(16,)]
+    assert rows(db, "PRAGMA integrity_check") == [("ok",)]
+
+
+def test_a_read_only_database_is_a_clear_error(site, tmp_path):
+    db = tmp_path / "mirror.db"
+    assert run_cli(site, db, *WINDOW).returncode == 0
+    before = rows(db, "SELECT id, content_hash FROM events ORDER BY id")
+    if os.geteuid() == 0:  # root writes through file modes: make the file immutable instead
+        if subprocess.run(["chattr", "+i", str(db)], capture_output=True).returncode != 0:
+            pytest.skip("running as root and chattr +i is not permitted here: cannot make a read-only file")
+        undo = ["chattr", "-i", str(db)]
+    else:
+        db.chmod(0o444)
+        undo = ["chmod", "644", str(db)]
+    try:
+        proc = run_cli(site, db)
+    finally:
+        subprocess.run(undo, check=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: cannot write the database")
+    assert "readonly" in proc.stderr or "read-only" in proc.stderr or "Permission" in proc.stderr
+    assert rows(db, "SELECT id, content_hash FROM events ORDER BY id") == before
     assert rows(db, "PRAGMA integrity_check") == [("ok",)]
