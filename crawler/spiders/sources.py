@@ -54,6 +54,8 @@ class SourceCheckSpider(Spider):
             "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("SOURCE_CONCURRENCY_PER_HOST"), priority=spider
         )
         settings.set("DOWNLOAD_DELAY", settings.getfloat("SOURCE_DELAY"), priority=spider)
+        # Scrapy would draw each delay from 0.5–1.5 × DOWNLOAD_DELAY: half a second is not "1 s apart".
+        settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority=spider)
         settings.set("DOWNLOAD_MAXSIZE", settings.getint("SOURCE_MAXSIZE"), priority=spider)
         settings.set("REDIRECT_MAX_TIMES", 10, priority=spider)
         # 429 (and 503 with Retry-After) are the back-off middleware's to handle, not retries'.
