@@ -202,7 +202,8 @@ def machine() -> str:
     cpu = next(
         (ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "?"
     )
-    wget = subprocess.run(["wget", "--version"], capture_output=True, text=True).stdout.splitlines()[0].rstrip(".")
+    wget = subprocess.run(["wget", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    wget = wget.rstrip(".")
     return (
         f"{os.cpu_count()} cores ({cpu}), {platform.system()} {platform.release()}, "
         f"Python {platform.python_version()}, Scrapy {scrapy.__version__}, {wget}"
