@@ -207,7 +207,7 @@ def test_a_second_writer_waits_then_exits_75(gen, crawl, tmp_path):
     db = tmp_path / "mirror.db"
     first = subprocess.Popen(
         [sys.executable, "-m", "crawler", "run", "--db", str(db), "--start-url", gen.url("index.md")]
-        + ["--now", OLD, "-s", "CHECK_SOURCES=False", "-s", "CONCURRENT_REQUESTS_PER_DOMAIN=1", "--json"],
+        + ["--now", OLD, "-s", "CHECK_SOURCES=False", "-s", "CONCURRENT_REQUESTS=1", "--json"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         text=True,
@@ -220,6 +220,7 @@ def test_a_second_writer_waits_then_exits_75(gen, crawl, tmp_path):
         [sys.executable, "-m", "crawler", "check-links", "--db", str(db)],
     ]
     for other in others:
+        assert first.poll() is None, f"the first run ended before the others tried: {first.communicate()}"
         started = time.monotonic()
         proc = subprocess.run(
             # Were the lock not held, nothing may leave the machine: no archive lookups.
@@ -232,7 +233,6 @@ def test_a_second_writer_waits_then_exits_75(gen, crawl, tmp_path):
         assert proc.returncode == 75, proc.stderr
         assert time.monotonic() - started >= 1  # it waited before giving up
         assert f"{db} is being written by pid {first.pid} (run" in proc.stderr
-    assert first.poll() is None, "the first run ended before the others tried"
     out, _ = first.communicate(timeout=120)
     assert first.returncode == 0
     conn = sqlite3.connect(db)

@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from scrapy import Request, Spider, signals
 from scrapy.exceptions import DontCloseSpider
+from scrapy.settings import default_settings
 
 from crawler.failures import error_kind
 from crawler.items import ArchiveItem, CheckItem, ProbeItem
@@ -55,7 +56,10 @@ class SourceCheckSpider(Spider):
         )
         settings.set("DOWNLOAD_DELAY", settings.getfloat("SOURCE_DELAY"), priority=spider)
         # Scrapy would draw each delay from 0.5–1.5 × DOWNLOAD_DELAY: half a second is not "1 s apart".
-        settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority=spider)
+        if hasattr(default_settings, "DOWNLOAD_DELAY_JITTER"):  # Scrapy 2.19+
+            settings.set("DOWNLOAD_DELAY_JITTER", 0, priority=spider)
+        else:
+            settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority=spider)
         settings.set("DOWNLOAD_MAXSIZE", settings.getint("SOURCE_MAXSIZE"), priority=spider)
         settings.set("REDIRECT_MAX_TIMES", 10, priority=spider)
         # 429 (and 503 with Retry-After) are the back-off middleware's to handle, not retries'.
