@@ -43,6 +43,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from pipeline.schema import open_read_only
+
 log = logging.getLogger("scheduler")
 
 DEFAULT_SYNC_EVERY = "2h"  # the site changes every few hours
@@ -84,7 +86,7 @@ def last_started(db_path: str, kind: str) -> dt.datetime | None:
     if not Path(db_path).exists():
         return None
     try:
-        conn = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True)
+        conn = open_read_only(db_path)
         try:
             row = conn.execute("SELECT max(started_at) FROM sync_runs WHERE kind = ?", [kind]).fetchone()
         finally:

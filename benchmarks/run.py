@@ -21,7 +21,6 @@ given next to a baseline measured in the same run:
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
 import platform
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import scrapy
 
-from crawler.testing.server import SiteServer
+from crawler.testing.server import ArticleServer, SiteServer
 from crawler.testing.sitegen import generate
 
 NOW = "2019-09-01T00:00:00Z"  # every generated page a month or more old
@@ -154,20 +153,8 @@ def scale(work: Path, sizes: list[int]) -> list[dict]:
     return rows
 
 
-class Articles(SiteServer):
-    def answer(self, path):
-        if path == "/robots.txt":
-            return 404, {}, b""
-        words = " ".join(hashlib.sha1(f"{path}{n}".encode()).hexdigest()[:10] for n in range(200))
-        return (
-            200,
-            {"Content-Type": "text/html"},
-            f"<html><title>{path}</title><p>{words}</p></html>".encode(),
-        )
-
-
 def source_checking(work: Path, hosts: int) -> dict:
-    servers = [Articles(work, host=f"127.0.0.{10 + n}") for n in range(hosts)]
+    servers = [ArticleServer(work, host=f"127.0.0.{10 + n}", words=200) for n in range(hosts)]
     site = generate(
         work / "src-site", days=40, events_per_day=25, source_origins=tuple(s.origin for s in servers)
     )

@@ -13,12 +13,10 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import json
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
+
+from run import crawl as timed_crawl  # benchmarks/run.py, beside this script
 
 from crawler.testing.server import SiteServer
 from crawler.testing.sitegen import add_day, generate
@@ -27,11 +25,8 @@ FIELDS = ("requests", "bodies", "bytes_received", "pages_not_modified", "pages_n
 
 
 def crawl(db: Path, *args: str) -> dict:
-    cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), "--json", "-s", "CHECK_SOURCES=False"]
-    started = time.monotonic()
-    proc = subprocess.run([*cmd, *args], capture_output=True, text=True, check=True)
-    summary = json.loads(proc.stdout)
-    summary["wall_seconds"] = round(time.monotonic() - started, 2)
+    summary, wall, _ = timed_crawl(db, *args)
+    summary["wall_seconds"] = round(wall, 2)
     return summary
 
 

@@ -22,6 +22,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to files
 import matplotlib.pyplot as plt  # noqa: E402
 
+from pipeline.schema import rows_of  # noqa: E402
+
 STATUSES = ("alive", "failing", "dead", "blocked", "unchecked")
 COLOURS = {
     "alive": "#4c9a2a",
@@ -89,19 +91,11 @@ def figures(db, top: int = 12) -> dict:
         dict(zip(("domain", "sources", *STATUSES), row, strict=True))
         for row in db.execute(TOP_DOMAINS_SQL, [top]).fetchall()
     ]
-    runs = [
-        dict(
-            zip(
-                ("id", "kind", "started_at", "status", "requests", "events_new", "sources_checked"),
-                r,
-                strict=True,
-            )
-        )
-        for r in db.execute(
-            "SELECT id, kind, started_at, status, requests, events_new, sources_checked"
-            " FROM sync_runs ORDER BY id"
-        ).fetchall()
-    ]
+    runs = rows_of(
+        db,
+        "SELECT id, kind, started_at, status, requests, events_new, sources_checked"
+        " FROM sync_runs ORDER BY id",
+    )
     return {
         "sources": total,
         "sources_checked": checked,
@@ -139,6 +133,13 @@ def _stacked(ax, labels: list[str], rows: list[dict[str, int]], horizontal: bool
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
 
 
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
 def chart_by_year(fig_data: dict, path: Path) -> Path:
     years = sorted(fig_data["by_year"])
     fig, ax = plt.subplots(figsize=(8, 4))
@@ -146,10 +147,7 @@ def chart_by_year(fig_data: dict, path: Path) -> Path:
     _stacked(ax, labels, [fig_data["by_year"][y] for y in years], horizontal=False)
     ax.set_ylabel("% of sources")
     ax.set_title("Sources by the year of the events citing them")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def chart_by_domain(fig_data: dict, path: Path) -> Path:
@@ -159,10 +157,7 @@ def chart_by_domain(fig_data: dict, path: Path) -> Path:
     _stacked(ax, labels, [{s: d[s] for s in STATUSES} for d in domains], horizontal=True)
     ax.set_xlabel("% of the domain's sources")
     ax.set_title("Top domains by sources cited")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def chart_archive(fig_data: dict, path: Path) -> Path:
@@ -175,10 +170,7 @@ def chart_archive(fig_data: dict, path: Path) -> Path:
     ax.set_ylabel("dead sources")
     ax.set_title("Archive coverage of dead sources, by event year")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def chart_history(fig_data: dict, path: Path) -> Path:
@@ -193,10 +185,7 @@ def chart_history(fig_data: dict, path: Path) -> Path:
     ax.set_yscale("symlog")
     ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), fontsize=8, frameon=False)
     ax.set_title("Sync history: what each run asked")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 # -- page ------------------------------------------------------------------------

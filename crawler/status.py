@@ -7,8 +7,7 @@ creates or migrates a file.
 
 from __future__ import annotations
 
-import sqlite3
-from pathlib import Path
+from pipeline.schema import open_read_only, rows_of
 
 RUN_COLUMNS = (
     "id, kind, started_at, finished_at, status, finish_reason, duration_seconds, requests,"
@@ -17,15 +16,13 @@ RUN_COLUMNS = (
 )
 
 
-def _rows(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
-    cursor = conn.execute(sql, params)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 def _one(conn, sql: str, params=()) -> dict | None:
-    rows = _rows(conn, sql, params)
+    rows = rows_of(conn, sql, params)
     return rows[0] if rows else None
+
+
+def _scalar(conn, sql: str, params=()):
+    return conn.execute(sql, params).fetchone()[0]
 
 
 def _counts(conn, sql: str, params=()) -> dict[str, int]:
@@ -34,7 +31,7 @@ def _counts(conn, sql: str, params=()) -> dict[str, int]:
 
 def mirror_status(path: str, now: str) -> dict:
     """Everything ``status`` shows, as one JSON-ready dict; ``now`` is an ISO moment."""
-    conn = sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True)
+    conn = open_read_only(path)
     try:
         days = _one(conn, "SELECT count(*) AS count, min(date) AS first, max(date) AS last FROM days")
         events = _one(
@@ -56,20 +53,14 @@ def mirror_status(path: str, now: str) -> dict:
             )
             for kind in ("sync", "check-links")
         }
-        due = {
-            "pages_due_now": conn.execute(
-                "SELECT count(*) FROM pages WHERE next_check_at IS NULL OR next_check_at <= ?", [now]
-            ).fetchone()[0],
-            "next_page_check_at": conn.execute(
-                "SELECT min(next_check_at) FROM pages WHERE next_check_at > ?", [now]
-            ).fetchone()[0],
-            "sources_due_now": conn.execute(
-                "SELECT count(*) FROM sources WHERE next_check_at IS NULL OR next_check_at <= ?", [now]
-            ).fetchone()[0],
-            "next_source_check_at": conn.execute(
-                "SELECT min(next_check_at) FROM sources WHERE next_check_at > ?", [now]
-            ).fetchone()[0],
-        }
+        due = {}
+        for table, noun in (("pages", "page"), ("sources", "source")):
+            due[f"{table}_due_now"] = _scalar(
+                conn, f"SELECT count(*) FROM {table} WHERE next_check_at IS NULL OR next_check_at <= ?", [now]
+            )
+            due[f"next_{noun}_check_at"] = _scalar(
+                conn, f"SELECT min(next_check_at) FROM {table} WHERE next_check_at > ?", [now]
+            )
     finally:
         conn.close()
     return {

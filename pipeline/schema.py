@@ -8,6 +8,9 @@ Datasette follows the foreign keys declared here.
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import sqlite_utils
 
 # table -> (columns, options).  Columns are in the order Datasette shows them.
@@ -332,6 +335,19 @@ def _narrow_update_trigger(db: sqlite_utils.Database, table: str, columns: list[
     with db.conn:
         db.execute(f'DROP TRIGGER "{trigger}"')
         db.execute(narrowed)
+
+
+def open_read_only(path, timeout: float = 5.0) -> sqlite3.Connection:
+    """A connection that can only read: for reports and checks that must not create,
+    migrate or lock a mirror another process may be writing (WAL readers never block it)."""
+    return sqlite3.connect(f"file:{Path(path).resolve()}?mode=ro", uri=True, timeout=timeout)
+
+
+def rows_of(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
+    """Rows of a query as dicts, by the column names the query gives."""
+    cursor = conn.execute(sql, params)
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
 
 def open_database(path: str) -> sqlite_utils.Database:

@@ -665,8 +665,7 @@ class StorePipeline:
         The page's transaction was rolled back, so the mirror holds whole pages
         only, and the page (still due) is fetched again by the next run.
         """
-        self.db_error = f"{type(exc).__name__}: {exc}"
-        self.crawler.stats.set_value("mirror/db_error", self.db_error)
+        self._record_db_error(exc)
         logger.error("cannot write %s: %s; stopping the crawl", self.mirror_path, self.db_error)
         asyncio.get_running_loop().create_task(
             self.crawler.engine.close_spider_async(reason="database_error")
@@ -681,6 +680,7 @@ class StorePipeline:
             self._record_db_error(exc)
 
     def _record_db_error(self, exc: sqlite3.Error) -> None:
+        """Remember the failed write; the runner turns it into the command's error."""
         self.db_error = f"{type(exc).__name__}: {exc}"
         self.crawler.stats.set_value("mirror/db_error", self.db_error)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from crawler.testing.server import RESET, STALL, SiteServer  # noqa: F401 (tests import them from here)
+from pipeline.schema import open_read_only
 
 ROOT = Path(__file__).resolve().parents[1]
 # The bundled demo site is a byte-for-byte copy of shared/corpus/thecontext.
@@ -100,7 +101,7 @@ def crawl(tmp_path):
 def read_count(db, sql: str) -> int:
     """A count read while another process may be writing (0 while the file is not ready)."""
     try:
-        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+        conn = open_read_only(db, timeout=1)
         try:
             return conn.execute(sql).fetchone()[0]
         finally:

@@ -7,27 +7,16 @@ dead by faults that pass.
 
 from __future__ import annotations
 
-import hashlib
 import subprocess
 import sys
 
 from conftest import CORPUS, SiteServer  # noqa: F401
 from test_sync import content
 
+from crawler.testing.server import ArticleServer
 from crawler.testing.sitegen import generate
 
 NOW = "2019-09-01T00:00:00Z"
-
-
-class Articles(SiteServer):
-    """A news host on 127.0.0.2: every path is an article of its own (so no soft 404)."""
-
-    def answer(self, path):
-        if path == "/robots.txt":
-            return 404, {}, b""
-        words = " ".join(hashlib.sha1(f"{path}{n}".encode()).hexdigest()[:10] for n in range(300))
-        page = f"<html><head><title>Article {path}</title></head><body><article><p>{words}</p></article>"
-        return 200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()
 
 
 def mirror_run(crawl, site, articles, db, *extra):
@@ -50,7 +39,7 @@ def mirror_run(crawl, site, articles, db, *extra):
 
 
 def test_faults_are_healed_by_the_next_syncs_and_never_kill_a_source(tmp_path, crawl):
-    articles = Articles(tmp_path, host="127.0.0.2")
+    articles = ArticleServer(tmp_path)
     generated = generate(tmp_path / "site", days=6, events_per_day=5, source_origins=(articles.origin,))
     site = SiteServer(generated.root)
     try:

@@ -156,3 +156,19 @@ class SiteServer:
     def close(self):
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+class ArticleServer(SiteServer):
+    """A news host where every path is an article of its own, with words no other page has
+    (so that the random-sibling probe never takes one for a soft 404); no robots.txt."""
+
+    def __init__(self, root: Path, host: str = "127.0.0.2", words: int = 300):
+        self.words = words
+        super().__init__(root, host=host)
+
+    def answer(self, path: str) -> tuple[int, dict, bytes]:
+        if path == "/robots.txt":
+            return 404, {}, b""
+        text = " ".join(hashlib.sha1(f"{path}{n}".encode()).hexdigest()[:10] for n in range(self.words))
+        page = f"<html><head><title>Article {path}</title></head><body><article><p>{text}</p></article>"
+        return 200, {"Content-Type": "text/html; charset=utf-8"}, page.encode()
