@@ -262,7 +262,7 @@ class Mirror:
                     EXISTS (SELECT 1 FROM day_events WHERE url = ?), ?, ?, ?, ?)
             ON CONFLICT (url) DO UPDATE SET
                 event_id = excluded.event_id, via = 'page', date = excluded.date,
-                text_key = excluded.text_key, title = excluded.title,
+                text_key = excluded.text_key, title = excluded.title, listed = excluded.listed,
                 content_hash = excluded.content_hash, snapshot = excluded.snapshot,
                 last_seen = excluded.last_seen
             WHERE event_urls.content_hash IS NOT excluded.content_hash
@@ -285,11 +285,11 @@ class Mirror:
         for url in event.versions:
             self.db.execute(
                 """
-                INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
-                VALUES (?, ?, 'changes', ?, ?, ?)
+                INSERT INTO event_urls (url, event_id, via, date, listed, first_seen, last_seen)
+                VALUES (?, ?, 'changes', ?, EXISTS (SELECT 1 FROM day_events WHERE url = ?), ?, ?)
                 ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
                 """,
-                [url, event_id, event.date, now, now],
+                [url, event_id, event.date, url, now, now],
             )
         self.db.execute("UPDATE event_urls SET removed_at = NULL WHERE url = ?", [event.url])
         self._elect(event_id, now, overwritten={event.url: before[0] if before else None})
@@ -534,8 +534,9 @@ class Mirror:
             for _ in range(MAX_REDIRECT_CHAIN):
                 added = self.db.execute(
                     """
-                    INSERT INTO event_urls (url, event_id, via, date, first_seen, last_seen)
-                    SELECT p.url, eu.event_id, 'redirect', eu.date, ?, ?
+                    INSERT INTO event_urls (url, event_id, via, date, listed, first_seen, last_seen)
+                    SELECT p.url, eu.event_id, 'redirect', eu.date,
+                           EXISTS (SELECT 1 FROM day_events WHERE url = p.url), ?, ?
                     FROM pages p JOIN event_urls eu ON eu.url = p.redirect_to
                     WHERE p.kind = 'redirect' AND (p.sync_run = ? OR NOT EXISTS (
                         SELECT 1 FROM event_urls WHERE url = p.url))

@@ -59,6 +59,36 @@ def content(mirror) -> dict:
     return {name: mirror.query(sql) for name, sql in queries.items()}
 
 
+def test_a_generated_site_mirrors_to_one_event_per_event(tmp_path, crawl):
+    """Edited events (two files, a Changes list) and shared sources, at a size no hand test reaches."""
+    site = generate(tmp_path / "edits", days=12, events_per_day=10, edited=0.3, shared_sources=0.3)
+    files = sorted(p.relative_to(site.root).as_posix() for p in site.root.rglob("*.md"))
+    first_versions = [f for f in files if "/event-" in f and "-first-" in f]
+    assert len(first_versions) > 20, "the generator wrote too few edited events to test"
+    server = SiteServer(site.root)
+    try:
+        mirror = crawl("--start-url", server.url("index.md"), "--now", OLD)
+    finally:
+        server.close()
+    assert mirror.scalar("SELECT count(*) FROM events") == site.events
+    # Every first-version file is known, as a URL of the same event as its current page.
+    pairs = mirror.query(
+        "SELECT a.url AS old, b.url AS new FROM event_urls a JOIN event_urls b ON a.event_id = b.event_id"
+        " WHERE a.url LIKE '%-first-%' AND b.url NOT LIKE '%-first-%'"
+    )
+    assert sorted(p["old"] for p in pairs) == sorted(server.url(f) for f in first_versions)
+    assert all(p["old"].replace("-first-", "-") == p["new"] for p in pairs)
+    # A source cited by several events is one row that several events point at.
+    shared = mirror.scalar(
+        "SELECT count(*) FROM (SELECT source_id FROM event_sources GROUP BY source_id"
+        " HAVING count(DISTINCT event_id) > 1)"
+    )
+    assert shared > 10
+    assert mirror.scalar("SELECT count(*) FROM sources") == mirror.scalar(
+        "SELECT count(DISTINCT url) FROM sources"
+    )
+
+
 def test_an_unchanged_sync_downloads_no_page_body(gen, crawl):
     first = sync(crawl, gen, OLD)
     assert first.summary["events_new"] == 24

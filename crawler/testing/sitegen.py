@@ -5,7 +5,12 @@ writes a deterministic site (same arguments, same bytes) shaped like *the
 Context*: a front page listing the newest days, day pages in the later layout
 (``#####`` topic, ``### [title](url)``, ``_Context:_``, "Previous Day..."),
 event pages with sources and related events, some related links dangling
-(404) as on the real site.  ``python -m crawler.testing.sitegen DIR --days N
+(404) as on the real site.  As on the real site, some events were edited and
+so exist under two slugs: the first version's file stays, the current page
+names it in a ``### Changes:`` section, the day page lists only the current
+one and later events may still link to the old one (the mirror must hold one
+event for the two files).  Some events cite a source an earlier event cited
+(a wire story several events rest on).  ``python -m crawler.testing.sitegen DIR --days N
 --events-per-day M`` does the same from a shell.
 """
 
@@ -41,9 +46,20 @@ def event_path(day: dt.date, number: int, words: list[str]) -> str:
     return f"news/{day:%Y/%m}/{day.day}/event-{number}-{'-'.join(words)}.md"
 
 
-def _event_page(day: dt.date, title: str, sources: list[str], related: list[tuple[str, str]]) -> str:
+def _event_page(
+    day: dt.date,
+    title: str,
+    sources: list[str],
+    related: list[tuple[str, str]],
+    changes: list[tuple[str, str]] = (),
+) -> str:
     lines = [f"### [{day:%Y-%m}-{day.day}](/{day_path(day)})", "", f"# {title} ", "", "### Sources:", ""]
     lines += [f"{n}. [Outlet {n}]({url})" for n, url in enumerate(sources, 1)]
+    if changes:
+        (old_title, old_path), (new_title, new_path) = changes
+        lines += ["", "### Changes:", ""]
+        lines.append(f"1. [{old_title} ](/{old_path}) _{day} 13:49:31 (First version)_")
+        lines.append(f"1. [{new_title} ](/{new_path}) _(Current version)_")
     if related:
         lines += ["", "### Related:", ""]
         lines += [f"{n}. [{t} ](/{p}) _Context: Generated_" for n, (t, p) in enumerate(related, 1)]
@@ -61,12 +77,20 @@ def generate(
         "https://daily.example",
     ),
     seed: int = 1,
+    edited: float = 0.1,
+    shared_sources: float = 0.1,
 ) -> Site:
-    """Write the site under ``root`` and say what it holds."""
+    """Write the site under ``root`` and say what it holds.
+
+    ``edited`` is the share of events that also have a first-version file
+    under another slug; ``shared_sources`` the share that cite a source an
+    earlier event cited.  ``Site.pages`` counts files, ``Site.events`` events.
+    """
     rng = random.Random(seed)
     root = Path(root)
     dates = [last_day - dt.timedelta(days=n) for n in range(days)]
-    written: list[tuple[str, str]] = []  # (path, title) of events already written, oldest first
+    written: list[tuple[str, str]] = []  # (title, path) of events already written, oldest first
+    cited: list[str] = []  # sources already cited
     pages = 0
     for day in reversed(dates):  # oldest first, so related links point back in time
         listing = []
@@ -78,10 +102,21 @@ def generate(
                 f"{rng.choice(source_origins)}/{day:%Y/%m/%d}/{'-'.join(words)}-{k}"
                 for k in range(rng.randint(1, 2))
             ]
+            if cited and rng.random() < shared_sources:
+                sources.append(rng.choice(cited[-500:]))
+            cited += sources
             related = rng.sample(written[-200:], min(3, len(written)))
             if rng.random() < 0.2:  # a related page the site never had
                 related.append(("A page that is gone.", f"news/{day:%Y/%m}/{day.day}/gone-{number}.md"))
-            _write(root / path, _event_page(day, title, sources, related))
+            changes = []
+            if rng.random() < edited:  # the first version, its story still in the title
+                topic_first = f"{rng.choice(TOPICS)}:{title}"
+                old_path = event_path(day, number, ["first", *words])
+                _write(root / old_path, _event_page(day, topic_first, sources, related))
+                changes = [(topic_first, old_path), (title, path)]
+                written.append((topic_first, old_path))  # later events may still link to it
+                pages += 1
+            _write(root / path, _event_page(day, title, sources, related, changes))
             listing.append((rng.choice(TOPICS), title, path))
             pages += 1
         written += [(title, path) for _, title, path in listing]
