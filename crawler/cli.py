@@ -20,6 +20,7 @@ import tempfile
 import time
 from contextlib import ExitStack, contextmanager, nullcontext
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import click
 
@@ -142,12 +143,20 @@ def cli():
 
 @cli.command()
 @click.option(
+    "--site",
+    "site_name",
+    type=click.Choice(["thecontext", "wikipedia"]),
+    help="Which site to read: the Context's markdown pages, or Wikipedia's Current Events Portal "
+    "through its API. Default: wikipedia for a start URL on wikipedia.org, else thecontext.",
+)
+@click.option(
     "--start-url",
     "start_urls",
     multiple=True,
     metavar="URL",
-    help="Front page, day page or event page to start from (repeatable). "
-    "Default: the bundled demo site, served on a loopback port.",
+    help="Front page, day page or event page to start from (repeatable); for wikipedia, any "
+    "en.wikipedia.org URL or an api.php URL. Default: the bundled demo site (thecontext), "
+    "the real portal (wikipedia).",
 )
 @click.option(
     "--site-root",
@@ -159,13 +168,15 @@ def cli():
     "--since",
     type=click.DateTime(["%Y-%m-%d"]),
     metavar="YYYY-MM-DD",
-    help="Only pages dated on or after this day (by their /news/Y/M/D/ path).",
+    help="Only pages dated on or after this day (by their /news/Y/M/D/ path). "
+    "wikipedia: the first day of the window (default: 7 days before --until).",
 )
 @click.option(
     "--until",
     type=click.DateTime(["%Y-%m-%d"]),
     metavar="YYYY-MM-DD",
-    help="Only pages dated on or before this day; its day pages are asked for directly.",
+    help="Only pages dated on or before this day; its day pages are asked for directly. "
+    "wikipedia: the last day of the window (default: today).",
 )
 @click.option(
     "--full",
@@ -174,28 +185,43 @@ def cli():
 )
 @job_options
 def run(
-    start_urls, site_root, max_pages, since, until, full, db_path, now, allow_private, as_json, overrides
+    site_name,
+    start_urls,
+    site_root,
+    max_pages,
+    since,
+    until,
+    full,
+    db_path,
+    now,
+    allow_private,
+    as_json,
+    overrides,
 ):
     """Crawl the event site, bring mirror.db up to date, check new sources."""
     if since and until and since > until:
         raise click.BadParameter("--since is after --until", param_hint="--since")
     settings = _settings(db_path, now, allow_private, overrides)
-    demo = DemoServer() if not start_urls else None
+    site_name = site_name or _site_of(start_urls)
+    window = {"since": since.date() if since else None, "until": until.date() if until else None}
+    if site_name == "wikipedia":
+        if site_root or max_pages:
+            raise click.BadParameter(
+                "--site-root and --max-pages are for the markdown site", param_hint="--site"
+            )
+        spider_args = {"api_url": _api_url(start_urls, settings), **window, "full": full}
+    else:
+        spider_args = {"site_root": site_root, **window, "max_pages": max_pages or 0, "full": full}
+    demo = DemoServer() if not start_urls and site_name == "thecontext" else None
     started = time.monotonic()
     with _sole_writer(settings, "run"), demo or nullcontext():
         if demo is not None:
             start_urls = (DEMO_START_URL,)
             _route_to_demo(settings, demo)
+        if site_name == "thecontext":
+            spider_args["start_urls"] = list(start_urls)
         try:
-            result = run_crawl(
-                settings,
-                start_urls=list(start_urls),
-                site_root=site_root,
-                since=since.date() if since else None,
-                until=until.date() if until else None,
-                max_pages=max_pages or 0,
-                full=full,
-            )
+            result = run_crawl(settings, site_name, **spider_args)
         except (ValueError, RuntimeError) as exc:
             _fail(str(exc))
     if result.start_failed:
@@ -370,6 +396,29 @@ def _mark_failed(path: str, run_id: int, reason: str) -> None:
     with db.atomic():
         db["sync_runs"].update(run_id, {"status": "failed", "finish_reason": reason})
     db.close()
+
+
+def _site_of(start_urls) -> str:
+    """wikipedia when the start URL is on wikipedia.org (or is an api.php), else thecontext."""
+    for url in start_urls:
+        parts = urlsplit(url)
+        if (parts.hostname or "").endswith("wikipedia.org") or parts.path.endswith("/api.php"):
+            return "wikipedia"
+    return "thecontext"
+
+
+def _api_url(start_urls, settings) -> str:
+    """The API to read the portal through: an api.php start URL, or its wiki's /w/api.php."""
+    if len(start_urls) > 1:
+        raise click.BadParameter("wikipedia takes one start URL", param_hint="--start-url")
+    if not start_urls:
+        return settings.get("WIKIPEDIA_API_URL")
+    parts = urlsplit(start_urls[0])
+    if parts.scheme not in ("http", "https"):
+        raise click.BadParameter(f"not an HTTP URL: {start_urls[0]}", param_hint="--start-url")
+    if parts.path.endswith("/api.php"):
+        return urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
+    return urlunsplit((parts.scheme, parts.netloc, "/w/api.php", "", ""))
 
 
 def _route_to_demo(settings, demo: DemoServer) -> None:

@@ -1,6 +1,7 @@
 """The items the spiders yield.
 
-``PageItem``: one fetched (or failed) page of the site (the event spider).
+``PageItem``: one fetched (or failed) page of a site: an event or day page of
+the Context, or one day of Wikipedia's portal (which holds the day's events).
 ``CheckItem``, ``ProbeItem``, ``ArchiveItem``: the facts of one source check,
 of a host's random-sibling probe, and of an archive lookup (the source spider).
 
@@ -37,10 +38,11 @@ class PageItem:
     # nothing is parsed or rewritten, only "seen" moves.
     unchanged: bool = False
     parsed: ParsedPage | None = None
+    revision: int | None = None  # the portal page's revision id, which says when it changed
     # Filled by the pipelines
-    event: Event | None = None
+    events: list[Event] = field(default_factory=list)
     day: Day | None = None
-    event_id: str | None = None
+    event_ids: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -18,6 +18,7 @@ from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.spiders.eventsite import EventSiteSpider
+from crawler.spiders.portal import PortalSpider
 from crawler.spiders.sources import SourceCheckSpider
 
 
@@ -55,10 +56,13 @@ def _finished_run(crawler) -> dict:
     return run
 
 
-def run_crawl(settings: Settings, **spider_args) -> CrawlResult:
+SPIDERS = {"thecontext": EventSiteSpider, "wikipedia": PortalSpider}
+
+
+def run_crawl(settings: Settings, site_name: str = "thecontext", **spider_args) -> CrawlResult:
     """Crawl the site; then, unless CHECK_SOURCES is off, check the new sources."""
     process = AsyncCrawlerProcess(settings)
-    site = process.create_crawler(EventSiteSpider)
+    site = process.create_crawler(SPIDERS[site_name])
     checks = []
 
     def then_check_sources(_task) -> None:

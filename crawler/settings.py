@@ -41,6 +41,24 @@ MAX_LINKS_PER_PAGE = 1000
 #: Seconds a run or check waits for another writer of the same database before giving up.
 LOCK_TIMEOUT = 10
 
+# -- Wikipedia's Current Events Portal (crawler.spiders.portal) --------------
+
+#: The MediaWiki Action API the portal is read through.
+WIKIPEDIA_API_URL = "https://en.wikipedia.org/w/api.php"
+#: Wikimedia asks API clients for a User-Agent that names the tool and a way to reach its operator:
+#: put your e-mail or page here (``-s WIKIPEDIA_USER_AGENT=...``) before mirroring the real portal.
+WIKIPEDIA_USER_AGENT = (
+    "news-event-mirror/0.1 (https://github.com/news-event-mirror; operator: set WIKIPEDIA_USER_AGENT) Scrapy"
+)
+#: A sync without --since covers the last this many days, today included.
+WIKIPEDIA_DAYS = 7
+#: Ask the API to refuse (and the spider to wait) while the database cluster lags by more seconds.
+WIKIPEDIA_MAXLAG = 5
+#: How many lagged answers a request waits out before its days are recorded as failed.
+WIKIPEDIA_RETRIES = 5
+#: When more days of one month changed than this, read the monthly page (one request) instead.
+WIKIPEDIA_MONTHLY_AFTER = 3
+
 # -- source checking (crawler.spiders.sources, pipeline.liveness) ------------
 
 #: ``run`` checks the sources it discovered (those never checked) after the site crawl.

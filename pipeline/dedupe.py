@@ -85,10 +85,8 @@ class DedupePipeline:
         return cls(crawler)
 
     def process_item(self, item):
-        if item.event is None:
-            return item
         db = self.crawler.get_item_pipeline(StorePipeline).db
-        item.event_id = find_event(db, item.event, self.similarity)
-        if item.event_id is None:
-            item.event_id = new_event_id(item.event)
+        item.event_ids = [
+            find_event(db, event, self.similarity) or new_event_id(event) for event in item.events
+        ]
         return item

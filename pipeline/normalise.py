@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from pipeline.parse import DayPage, EventPage
+from pipeline.parse import DayPage, EventPage, PortalDay
 from pipeline.urls import SiteRoot, domain_of
 
 WIKI_QUOTES = re.compile(r"'{2,}")
@@ -70,10 +70,11 @@ class Event:
     sources: list[SourceRef]
     related: list[RelatedRef]
     versions: list[str]  # URLs its ``### Changes:`` section names
+    entities: list[str] = field(default_factory=list)  # articles its text links to (the portal)
 
     def contexts(self) -> list[str]:
-        """The entities of the event, from its related items, first seen first."""
-        seen: dict[str, None] = {}
+        """The entities of the event: its own links, then its related items', first seen first."""
+        seen: dict[str, None] = dict.fromkeys(self.entities)
         for item in self.related:
             for name in item.contexts:
                 seen.setdefault(name, None)
@@ -88,6 +89,8 @@ class Event:
             digest.update(f"S{source.url}\x1f{source.label}\x1e".encode())
         for item in self.related:
             digest.update(f"R{item.url}\x1f{item.title}\x1f{'|'.join(item.contexts)}\x1e".encode())
+        if self.entities:  # only portal events have them: the site's hashes stay as they were
+            digest.update(f"E{'|'.join(self.entities)}".encode())
         return digest.hexdigest()
 
 
@@ -140,6 +143,7 @@ def normalise_event(page: EventPage, url: str, site: SiteRoot) -> Event:
         sources=sources,
         related=related,
         versions=versions,
+        entities=_names(page.entities),
     )
 
 
@@ -175,7 +179,10 @@ class NormalisePipeline:
     def process_item(self, item):
         site = self.crawler.spider.site
         if isinstance(item.parsed, EventPage):
-            item.event = normalise_event(item.parsed, item.url, site)
+            item.events = [normalise_event(item.parsed, item.url, site)]
         elif isinstance(item.parsed, DayPage):
             item.day = normalise_day(item.parsed, item.url, site)
+        elif isinstance(item.parsed, PortalDay):
+            item.events = [normalise_event(page, url, site) for url, page in item.parsed.events]
+            item.day = normalise_day(item.parsed.listing, item.url, site)
         return item

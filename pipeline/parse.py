@@ -69,6 +69,8 @@ class EventPage:
     related: list[Link] = field(default_factory=list)
     changes: list[Link] = field(default_factory=list)
     date_href: str | None = None
+    # The articles the event's own text links to (the portal; the markdown site has none).
+    entities: list[str] = field(default_factory=list)
 
     kind = "event"
 
@@ -119,7 +121,31 @@ class OtherPage:
         return []
 
 
-ParsedPage = EventPage | DayPage | IndexPage | OtherPage
+@dataclass
+class PortalDay:
+    """One day of Wikipedia's portal (``pipeline.portal``): its listing and its events,
+    each under its own URL, since portal events have no page of their own."""
+
+    date: str
+    url: str
+    listing: DayPage
+    events: list[tuple[str, EventPage]] = field(default_factory=list)
+    categories: list[str] = field(default_factory=list)
+
+
+@dataclass
+class PortalPage:
+    """A daily or monthly portal page: the days it holds."""
+
+    days: list[PortalDay]
+
+    kind = "portal"
+
+    def links(self) -> list[str]:
+        return []
+
+
+ParsedPage = EventPage | DayPage | IndexPage | OtherPage | PortalDay
 
 
 # --------------------------------------------------------------------------

@@ -24,6 +24,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "status": str,
             "finish_reason": str,
             "start_urls": str,
+            "site": str,  # thecontext or wikipedia
             "site_root": str,
             "pages_fetched": int,
             "pages_not_modified": int,
@@ -63,6 +64,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "text_key": str,
             "content_hash": str,
             "sync_run": int,
+            "site": str,  # where the event was first read: thecontext or wikipedia
         },
         {
             "pk": "id",
@@ -177,6 +179,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "related_id": str,
             "title": str,
             "contexts": str,
+            "via": str,  # page (listed on the event's page) or entities (computed: pipeline.related)
         },
         {
             "pk": ("event_id", "position"),
@@ -191,12 +194,14 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "foreign_keys": [("event_id", "events", "id"), ("context_id", "contexts", "id")],
         },
     ),
+    # Days are per site: the Context and the portal both have a 2018-01-18.
     "days": (
-        {"date": str, "url": str, "event_count": int, "previous_url": str, "fetched_at": str},
-        {"pk": "date"},
+        {"site": str, "date": str, "url": str, "event_count": int, "previous_url": str, "fetched_at": str},
+        {"pk": ("site", "date")},
     ),
     "day_events": (
         {
+            "site": str,
             "date": str,
             "position": int,
             "url": str,
@@ -206,14 +211,11 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "contexts": str,
             "description": str,
         },
-        {
-            "pk": ("date", "position"),
-            "foreign_keys": [("date", "days", "date"), ("event_id", "events", "id")],
-        },
+        {"pk": ("site", "date", "position"), "foreign_keys": [("event_id", "events", "id")]},
     ),
     "day_versions": (
-        {"date": str, "recorded_at": str, "url": str, "listing": str, "sync_run": int},
-        {"foreign_keys": [("date", "days", "date"), ("sync_run", "sync_runs", "id")]},
+        {"site": str, "date": str, "recorded_at": str, "url": str, "listing": str, "sync_run": int},
+        {"foreign_keys": [("sync_run", "sync_runs", "id")]},
     ),
     "pages": (
         {
@@ -228,6 +230,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "sync_run": int,
             "etag": str,
             "last_modified": str,
+            "revision": int,  # the portal page's MediaWiki revision id
             # due-based revalidation (pipeline.revalidate)
             "date": str,
             "first_seen": str,
@@ -258,8 +261,11 @@ INDEXES = [
     ("link_checks", ["sync_run"]),
     ("pages", ["kind"]),
     ("pages", ["next_check_at"]),
-    ("day_versions", ["date"]),
+    ("day_versions", ["site", "date"]),
+    ("events", ["site"]),
 ]
+# Mirrors made before the portal adapter hold only the Context's events and days.
+FIRST_SITE = "thecontext"
 FTS = {"events": ["title", "text", "story"], "source_texts": ["text"]}
 
 # Views that make the common questions one SELECT (Datasette lists them with the tables).
@@ -287,6 +293,7 @@ VIEWS = {
 def ensure_schema(db: sqlite_utils.Database) -> None:
     """Create missing tables, columns, indexes and FTS; never drop anything."""
     db.execute("PRAGMA journal_mode=WAL")
+    _key_days_by_site(db)
     db.execute("PRAGMA foreign_keys=ON")
     with db.conn:
         for name, (columns, options) in TABLES.items():
@@ -302,6 +309,8 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             db[name].create_index(columns, unique=True, if_not_exists=True)
         for name, columns in INDEXES:
             db[name].create_index(columns, if_not_exists=True)
+        db.execute(f"UPDATE events SET site = '{FIRST_SITE}' WHERE site IS NULL")
+        db.execute("UPDATE related_events SET via = 'page' WHERE via IS NULL")
         db.execute("UPDATE sources SET status = 'unchecked' WHERE status IS NULL")
         db.execute("UPDATE sources SET strikes = 0 WHERE strikes IS NULL")
     for name, sql in VIEWS.items():
@@ -316,6 +325,30 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
         if not db[name].detect_fts():
             db[name].enable_fts(columns, create_triggers=True, tokenize="porter")
             _narrow_update_trigger(db, name, columns)
+
+
+def _key_days_by_site(db: sqlite_utils.Database) -> None:
+    """Bring a mirror whose days are keyed by date alone to (site, date).
+
+    The rows are copied into the new tables by sqlite-utils' ``transform``
+    (nothing is lost), in one transaction, with foreign keys off while the
+    tables are swapped, as SQLite's ALTER TABLE procedure asks.
+    """
+    if not db["days"].exists() or db["days"].pks != ["date"]:
+        return
+    db.execute("PRAGMA foreign_keys=OFF")
+    try:
+        with db.conn:
+            for name, pk in (("days", ("site", "date")), ("day_events", ("site", "date", "position"))):
+                db[name].add_column("site", str)
+                db.execute(f"UPDATE {name} SET site = ?", [FIRST_SITE])
+                db[name].transform(pk=pk, drop_foreign_keys=["date"])
+            if db["day_versions"].exists():
+                db["day_versions"].add_column("site", str)
+                db.execute("UPDATE day_versions SET site = ?", [FIRST_SITE])
+                db["day_versions"].transform(drop_foreign_keys=["date"])
+    finally:
+        db.execute("PRAGMA foreign_keys=ON")
 
 
 def _narrow_update_trigger(db: sqlite_utils.Database, table: str, columns: list[str]) -> None:

@@ -36,8 +36,9 @@ from scrapy.exceptions import DropItem
 from crawler.items import PageItem
 from pipeline.clock import Clock, iso
 from pipeline.normalise import Day, Event, RelatedRef, SourceRef
+from pipeline.related import relate
 from pipeline.revalidate import Revalidation, is_transient
-from pipeline.schema import open_database
+from pipeline.schema import FIRST_SITE, open_database
 
 
 def start_run(db: sqlite_utils.Database, clock: Clock, **fields) -> int:
@@ -61,7 +62,7 @@ logger = logging.getLogger(__name__)
 
 MAX_REDIRECT_CHAIN = 5
 GONE = (404, 410)
-DAY_EVENT_COLUMNS = ("date", "position", "url", "title", "topic", "contexts", "description")
+DAY_EVENT_COLUMNS = ("site", "date", "position", "url", "title", "topic", "contexts", "description")
 
 
 def event_snapshot(event: Event) -> str:
@@ -84,8 +85,10 @@ class Mirror:
         run_id: int,
         clock: Clock,
         revalidation: Revalidation | None = None,
+        site: str = FIRST_SITE,
     ):
         self.db = db
+        self.site = site  # which site this run reads: days and new events are filed under it
         self.run_id = run_id
         self.clock = clock
         self.revalidation = revalidation or Revalidation()
@@ -108,22 +111,31 @@ class Mirror:
         site_root: str,
         revalidation: Revalidation | None = None,
         full: bool = False,
+        site: str = FIRST_SITE,
     ) -> Mirror:
         db = open_database(path)
         run_id = start_run(
-            db, clock, kind="sync", start_urls=json.dumps(start_urls), site_root=site_root, full=int(full)
+            db,
+            clock,
+            kind="sync",
+            start_urls=json.dumps(start_urls),
+            site_root=site_root,
+            full=int(full),
+            site=site,
         )
-        return cls(db, run_id, clock, revalidation)
+        return cls(db, run_id, clock, revalidation, site)
 
     def store(self, item: PageItem) -> None:
         """Write one page and what it holds, in one transaction."""
         with self.db.atomic():
             if item.unchanged:
                 self.touch(item)
-            elif item.event is not None and item.event_id:
-                self.store_event(item.event_id, item.event)
-            elif item.day is not None:
-                self.store_day(item.day)
+            elif item.events or item.day is not None:
+                # A portal day holds its events and their listing: events first, so the listing finds them.
+                for event_id, event in zip(item.event_ids, item.events, strict=True):
+                    self.store_event(event_id, event)
+                if item.day is not None:
+                    self.store_day(item.day)
             elif item.http_status in GONE:
                 self.page_gone(item.url, f"HTTP {item.http_status}")
             self.queue(item.links)
@@ -152,7 +164,7 @@ class Mirror:
         if transient and kind not in (None, "queued", "error"):
             row["kind"] = kind  # a timeout does not make an event page anything else
         row["redirect_to"] = item.redirect_to
-        for name in ("content_hash", "size", "etag", "last_modified", "date"):
+        for name in ("content_hash", "size", "etag", "last_modified", "date", "revision"):
             if getattr(item, name) is not None:  # a 304 keeps what the last 200 said
                 row[name] = getattr(item, name)
         page_date = dt.date.fromisoformat(item.date) if item.date else None
@@ -211,16 +223,28 @@ class Mirror:
         ).fetchone()
         return dict(zip(("kind", "etag", "last_modified", "content_hash"), row, strict=True)) if row else None
 
+    def known_revisions(self, urls: list[str]) -> dict[str, int]:
+        """The revision of each portal day page whose content the mirror holds."""
+        if not urls:
+            return {}
+        marks = ",".join("?" for _ in urls)
+        rows = self.db.execute(
+            f"SELECT p.url, p.revision FROM pages p WHERE p.url IN ({marks}) AND p.kind = 'day'"
+            " AND p.revision IS NOT NULL AND EXISTS (SELECT 1 FROM days d WHERE d.url = p.url)",
+            urls,
+        ).fetchall()
+        return dict(rows)
+
     def stored_links(self, url: str, kind: str) -> list[str]:
         """The site links of an unchanged page, from what its last parse stored."""
         if kind == "day":
-            day = self.db.execute("SELECT date, previous_url FROM days WHERE url = ?", [url]).fetchone()
+            day = self.db.execute("SELECT site, date, previous_url FROM days WHERE url = ?", [url]).fetchone()
             if day is None:
                 return []
             listed = self.db.execute(
-                "SELECT url FROM day_events WHERE date = ? ORDER BY position", [day[0]]
+                "SELECT url FROM day_events WHERE site = ? AND date = ? ORDER BY position", day[:2]
             ).fetchall()
-            return [row[0] for row in listed] + ([day[1]] if day[1] else [])
+            return [row[0] for row in listed] + ([day[2]] if day[2] else [])
         if kind == "event":
             row = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [url]).fetchone()
             if row and row[0]:
@@ -353,6 +377,7 @@ class Mirror:
                 "first_seen": now,
                 "last_seen": now,
                 "sync_run": self.run_id,
+                "site": self.site,
             }
         )
 
@@ -435,8 +460,8 @@ class Mirror:
         for position, item in enumerate(event.related, 1):
             db.execute(
                 "INSERT INTO related_events (event_id, position, related_url, related_id,"
-                " title, contexts) VALUES (?, ?, ?,"
-                " (SELECT event_id FROM event_urls WHERE url = ?), ?, ?)",
+                " title, contexts, via) VALUES (?, ?, ?,"
+                " (SELECT event_id FROM event_urls WHERE url = ?), ?, ?, 'page')",
                 [
                     event_id,
                     position,
@@ -460,6 +485,7 @@ class Mirror:
         now = self.clock.iso()
         rows = [
             {
+                "site": self.site,
                 "date": day.date,
                 "position": position,
                 "url": listing.url,
@@ -472,22 +498,26 @@ class Mirror:
         ]
         self.db["days"].upsert(
             {
+                "site": self.site,
                 "date": day.date,
                 "url": day.url,
                 "event_count": len(rows),
                 "previous_url": day.previous_url,
                 "fetched_at": now,
             },
-            pk="date",
+            pk=("site", "date"),
         )
         stored = [
             {column: row[column] for column in DAY_EVENT_COLUMNS}
-            for row in self.db["day_events"].rows_where("date = ?", [day.date], order_by="position")
+            for row in self.db["day_events"].rows_where(
+                "site = ? AND date = ?", [self.site, day.date], order_by="position"
+            )
         ]
         if stored != rows:
             if stored:  # the listing changes: keep the one it replaces
                 self.db["day_versions"].insert(
                     {
+                        "site": self.site,
                         "date": day.date,
                         "recorded_at": now,
                         "url": day.url,
@@ -495,7 +525,7 @@ class Mirror:
                         "sync_run": self.run_id,
                     }
                 )
-            self.db.execute("DELETE FROM day_events WHERE date = ?", [day.date])
+            self.db.execute("DELETE FROM day_events WHERE site = ? AND date = ?", [self.site, day.date])
             self.db["day_events"].insert_all(rows)
             for row in stored:
                 self.db.execute("UPDATE event_urls SET listed = 0 WHERE url = ?", [row["url"]])
@@ -506,9 +536,9 @@ class Mirror:
             if found:
                 listed.add(found[0])
                 self.db.execute(
-                    "UPDATE day_events SET event_id = ? WHERE date = ? AND position = ?"
+                    "UPDATE day_events SET event_id = ? WHERE site = ? AND date = ? AND position = ?"
                     " AND event_id IS NOT ?",
-                    [found[0], row["date"], row["position"], found[0]],
+                    [found[0], self.site, row["date"], row["position"], found[0]],
                 )
         for event_id in sorted(listed):
             self._elect(event_id, now)
@@ -559,6 +589,8 @@ class Mirror:
                 " (SELECT event_id FROM event_urls WHERE url = day_events.url)"
                 " WHERE event_id IS NULL"
             )
+            if self.site == "wikipedia":  # the portal lists no related events: compute them
+                relate(self.db, sorted(self.new | self.changed))
 
     def _mark_redirect_loops(self) -> None:
         """Redirects of this run that never reach a page within MAX_REDIRECT_CHAIN hops."""
@@ -635,6 +667,7 @@ class StorePipeline:
             spider.site.url,
             Revalidation.from_settings(crawler.settings),
             full=getattr(spider, "full", False),
+            site=spider.site_name,
         )
         self.db = self.mirror.db
         self.mirror_path = crawler.settings.get("MIRROR_DB")

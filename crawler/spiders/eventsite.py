@@ -57,6 +57,7 @@ def _date_arg(value, name: str) -> dt.date | None:
 
 class EventSiteSpider(Spider):
     name = "eventsite"
+    site_name = "thecontext"  # what the mirror files this site's days and events under
 
     def __init__(
         self,
