@@ -276,6 +276,7 @@ def main() -> None:
     parser.add_argument("--scale", default="2000,20000,100000")
     parser.add_argument("--hosts", type=int, default=50)
     parser.add_argument("--out", type=Path, default=Path("BENCHMARKS.md"))
+    parser.add_argument("--json", type=Path, help="Also write the raw figures here, as JSON.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -287,6 +288,8 @@ def main() -> None:
         print(f"sources: {src}", file=sys.stderr)
         sc = scale(work, [int(n) for n in args.scale.split(",") if n])
     args.out.write_text(report(tp, sc, src), encoding="utf-8")
+    if args.json:
+        args.json.write_text(json.dumps({"throughput": tp, "scale": sc, "sources": src}, indent=1))
     print(f"wrote {args.out}", file=sys.stderr)
 
 

@@ -28,6 +28,7 @@ EVENT_COLUMNS = (
     "updated_at",
     "removed_at",
     "removed_reason",
+    "site",
 )
 LIST_COLUMNS = ("sources", "related", "contexts")
 
@@ -37,7 +38,7 @@ FROM event_sources es JOIN sources s ON s.id = es.source_id
 WHERE es.event_id = ? ORDER BY es.position
 """
 RELATED_SQL = """
-SELECT related_url AS url, related_id AS event_id, title
+SELECT related_url AS url, related_id AS event_id, title, via
 FROM related_events WHERE event_id = ? ORDER BY position
 """
 CONTEXTS_SQL = """

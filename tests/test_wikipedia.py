@@ -9,6 +9,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+from test_sync import content
 
 from crawler import settings
 from crawler.testing.mediawiki import MediaWikiServer
@@ -28,8 +29,8 @@ def wiki():
     server.close()
 
 
-def portal(crawl, wiki, *args, db=None):
-    return crawl("--site", "wikipedia", "--start-url", wiki.api_url, "--now", AFTER, *args, db=db)
+def portal(crawl, wiki, *args, db=None, check=True):
+    return crawl("--site", "wikipedia", "--start-url", wiki.api_url, "--now", AFTER, *args, db=db, check=check)
 
 
 def api_calls(wiki) -> list[dict]:
@@ -207,7 +208,8 @@ def test_related_events_are_computed_from_shared_entities(crawl, wiki):
     entities = lambda e: {  # noqa: E731
         r["name"]
         for r in mirror.query(
-            "SELECT c.name FROM event_contexts ec JOIN contexts c ON c.id = ec.context_id WHERE ec.event_id = ?", [e]
+            "SELECT c.name FROM event_contexts ec JOIN contexts c ON c.id = ec.context_id WHERE ec.event_id = ?",
+            [e],
         )
     }
     mine = entities(event_id)
@@ -220,6 +222,50 @@ def test_related_events_are_computed_from_shared_entities(crawl, wiki):
         shared.append(len(names))
     assert shared == sorted(shared, reverse=True)
     best_possible = max(
-        len(mine & entities(other["id"])) for other in mirror.query("SELECT id FROM events WHERE id != ?", [event_id])
+        len(mine & entities(other["id"]))
+        for other in mirror.query("SELECT id FROM events WHERE id != ?", [event_id])
     )
     assert shared[0] == best_possible
+
+
+def test_a_faulty_api_is_healed_by_the_next_syncs(crawl, wiki, tmp_path):
+    """Half the API's answers fail (5xx, resets, stalls, truncated JSON, trickles)."""
+    window = ("--since", "2023-01-29", "--until", "2023-01-31")  # 1 revisions query + 3 parses a run
+    reference = portal(crawl, wiki, *window, db=tmp_path / "reference.db")
+    wiki.faults, wiki.stall = 0.5, 2.0
+    wiki.seed(3)
+    runs = []
+    while not runs or (content(runs[-1]) != content(reference) and len(runs) < 3):
+        runs.append(
+            portal(crawl, wiki, *window, "-s", "DOWNLOAD_TIMEOUT=1", db=tmp_path / "chaos.db", check=False)
+        )
+        assert runs[-1].proc.returncode in (0, 1), runs[-1].proc.stderr  # a failed start is a clear exit 1
+    assert content(runs[-1]) == content(reference), f"not healed after {len(runs)} runs"
+    assert len({fault for _, fault, _ in wiki.fault_log}) >= 3  # the faults really happened
+
+
+def test_both_sites_share_one_mirror(crawl, wiki, tmp_path):
+    db = tmp_path / "both.db"
+    context = crawl(db=db)  # the bundled demo: the Context's pages of 2013-2018
+    context_related = context.query("SELECT * FROM related_events ORDER BY event_id, position")
+    both = portal(crawl, wiki, "--since", "2023-01-01", "--until", "2023-01-31", db=db)
+    by_site = both.query("SELECT site, count(*) AS n FROM events GROUP BY site ORDER BY site")
+    assert by_site == [{"site": "thecontext", "n": 75}, {"site": "wikipedia", "n": 334}]
+    assert both.query("SELECT site, count(*) AS n FROM days GROUP BY site ORDER BY site")[1] == {
+        "site": "wikipedia",
+        "n": 31,
+    }
+    # The Context's own lists are kept as published; portal events may relate to its events.
+    assert (
+        both.query(
+            "SELECT r.* FROM related_events r JOIN events e ON e.id = r.event_id"
+            " WHERE e.site = 'thecontext' ORDER BY r.event_id, r.position"
+        )
+        == context_related
+    )
+    cross = both.query(
+        "SELECT r.contexts FROM related_events r JOIN events mine ON mine.id = r.event_id"
+        " JOIN events other ON other.id = r.related_id"
+        " WHERE mine.site = 'wikipedia' AND other.site = 'thecontext'"
+    )
+    assert cross and all(json.loads(r["contexts"]) for r in cross)

@@ -133,7 +133,9 @@ class PortalSpider(Spider):
             data = json.loads(response.body)
         except ValueError:
             raise ApiError("badjson", f"not JSON ({len(response.body)} bytes)") from None
-        error = data.get("error") if isinstance(data, dict) else None
+        if not isinstance(data, dict):
+            raise ApiError("badjson", f"a JSON {type(data).__name__}, not an object")
+        error = data.get("error")
         if error:
             raise ApiError(error.get("code", "unknown"), error.get("info", ""))
         return data
@@ -143,7 +145,10 @@ class PortalSpider(Spider):
         tries = response.meta["tries"] + 1
         if exc.code != "maxlag" or tries > self.settings.getint("WIKIPEDIA_RETRIES"):
             return None
-        wait = float(response.headers.get("Retry-After", b"5") or 5)
+        try:
+            wait = float(response.headers.get("Retry-After") or 5)
+        except ValueError:  # an HTTP date: MediaWiki sends seconds, a proxy might not
+            wait = 5.0
         self.logger.info("Wikipedia is lagged (%s); waiting %.0f s", exc, wait)
         await asyncio.sleep(min(wait, self.settings.getfloat("RETRY_AFTER_MAX")))
         return response.request.replace(meta={**response.meta, "tries": tries})
