@@ -11,6 +11,7 @@ cleanly before its end.
 
 from __future__ import annotations
 
+import datetime as dt
 import importlib.util
 import json
 import sqlite3
@@ -25,8 +26,8 @@ from urllib.parse import urlsplit, urlunsplit
 import click
 
 from crawler.browse import metadata_text
+from crawler.demo import PORTAL_SINCE, PORTAL_UNTIL, DemoServer, portal_demo
 from crawler.demo import START_URL as DEMO_START_URL
-from crawler.demo import DemoServer
 from crawler.export import event_records, write_csv, write_jsonl
 from crawler.linkrot import write_report
 from crawler.lock import MirrorLocked, writer_lock
@@ -183,6 +184,12 @@ def cli():
     is_flag=True,
     help="Revalidate every known page, not only those due (still conditionally).",
 )
+@click.option(
+    "--demo",
+    is_flag=True,
+    help="Mirror the bundled demo offline (the default for thecontext without --start-url); "
+    "with --site wikipedia, the portal's January 2023 through a loopback API.",
+)
 @job_options
 def run(
     site_name,
@@ -192,6 +199,7 @@ def run(
     since,
     until,
     full,
+    demo,
     db_path,
     now,
     allow_private,
@@ -204,6 +212,8 @@ def run(
     settings = _settings(db_path, now, allow_private, overrides)
     site_name = site_name or _site_of(start_urls)
     window = {"since": since.date() if since else None, "until": until.date() if until else None}
+    if demo and start_urls:
+        raise click.BadParameter("--demo mirrors the bundled pages: drop --start-url", param_hint="--demo")
     if site_name == "wikipedia":
         if site_root or max_pages:
             raise click.BadParameter(
@@ -212,13 +222,20 @@ def run(
         spider_args = {"api_url": _api_url(start_urls, settings), **window, "full": full}
     else:
         spider_args = {"site_root": site_root, **window, "max_pages": max_pages or 0, "full": full}
-    demo = DemoServer() if not start_urls and site_name == "thecontext" else None
     started = time.monotonic()
-    with _sole_writer(settings, "run"), demo or nullcontext():
-        if demo is not None:
-            start_urls = (DEMO_START_URL,)
-            _route_to_demo(settings, demo)
-        if site_name == "thecontext":
+    with ExitStack() as stack:
+        stack.enter_context(_sole_writer(settings, "run"))
+        if site_name == "wikipedia" and demo:
+            spider_args["api_url"] = stack.enter_context(portal_demo()).api_url
+            spider_args["since"] = spider_args["since"] or dt.date.fromisoformat(PORTAL_SINCE)
+            spider_args["until"] = spider_args["until"] or dt.date.fromisoformat(PORTAL_UNTIL)
+            # The month cites real news sites: an offline demo does not check them.
+            settings.set("CHECK_SOURCES", False, priority="cmdline")
+        elif site_name == "thecontext":
+            demo = demo or not start_urls
+            if demo:
+                start_urls = (DEMO_START_URL,)
+                _route_to_demo(settings, stack.enter_context(DemoServer()))
             spider_args["start_urls"] = list(start_urls)
         try:
             result = run_crawl(settings, site_name, **spider_args)
@@ -234,7 +251,7 @@ def run(
         "seconds": round(time.monotonic() - started, 2),
         "errors_by_reason": result.errors_by_reason,
         "sources_by_status": result.source_status,
-        "demo": demo is not None,
+        "demo": bool(demo),
     }
     summary["start_urls"] = json.loads(summary["start_urls"])
     _report(summary, as_json, _run_summary)
@@ -442,7 +459,14 @@ def _statuses(counts: dict[str, int]) -> str:
 
 
 def _run_summary(s: dict) -> str:
-    where = "the bundled demo site" if s.get("demo") else ", ".join(s["start_urls"])
+    if s.get("demo"):
+        where = (
+            "the bundled demo (Wikipedia's portal)"
+            if s.get("site") == "wikipedia"
+            else "the bundled demo site"
+        )
+    else:
+        where = ", ".join(s["start_urls"])
     lines = [
         f"Mirrored {s['pages_fetched']} pages from {where} into {s['db']} in {s['seconds']:.1f}s"
         f" ({s['status']}: {s['finish_reason']}).",

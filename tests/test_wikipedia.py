@@ -269,3 +269,12 @@ def test_both_sites_share_one_mirror(crawl, wiki, tmp_path):
         " WHERE mine.site = 'wikipedia' AND other.site = 'thecontext'"
     )
     assert cross and all(json.loads(r["contexts"]) for r in cross)
+
+
+def test_the_portal_demo_runs_offline(crawl):
+    mirror = crawl("--site", "wikipedia", "--demo")
+    assert mirror.summary["demo"] is True and mirror.summary["site"] == "wikipedia"
+    assert mirror.scalar("SELECT count(*) FROM events WHERE site = 'wikipedia'") == 334
+    assert mirror.scalar("SELECT count(*) FROM sources WHERE status = 'unchecked'") == mirror.scalar(
+        "SELECT count(*) FROM sources"
+    )  # real news sites: the offline demo does not check them

@@ -14,6 +14,7 @@ the news articles the pages cite answer too, offline: the server plays them
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import threading
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -71,3 +72,24 @@ class DemoServer:
     def __exit__(self, *exc) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+
+
+PORTAL_MONTH = Path(__file__).parent / "wikipedia" / "Portal_Current_events_January_2023.html"
+PORTAL_SINCE, PORTAL_UNTIL = "2023-01-01", "2023-01-31"
+
+
+@contextlib.contextmanager
+def portal_demo():
+    """A loopback MediaWiki API serving the bundled month of the portal (January 2023).
+
+    ``run --site wikipedia --demo`` reads it as it would read Wikipedia, so the
+    portal adapter can be seen working offline.
+    """
+    from crawler.testing.mediawiki import MediaWikiServer  # the demo's only use of the test server
+
+    server = MediaWikiServer()
+    try:
+        server.add_month(PORTAL_MONTH.read_text(encoding="utf-8"))
+        yield server
+    finally:
+        server.close()
