@@ -30,7 +30,9 @@ def wiki():
 
 
 def portal(crawl, wiki, *args, db=None, check=True):
-    return crawl("--site", "wikipedia", "--start-url", wiki.api_url, "--now", AFTER, *args, db=db, check=check)
+    return crawl(
+        "--site", "wikipedia", "--start-url", wiki.api_url, "--now", AFTER, *args, db=db, check=check
+    )
 
 
 def api_calls(wiki) -> list[dict]:
@@ -278,3 +280,32 @@ def test_the_portal_demo_runs_offline(crawl):
     assert mirror.scalar("SELECT count(*) FROM sources WHERE status = 'unchecked'") == mirror.scalar(
         "SELECT count(*) FROM sources"
     )  # real news sites: the offline demo does not check them
+
+
+def test_overload_answers_are_backed_off_not_hammered(crawl, wiki):
+    wiki.statuses = [503, 429, 502]
+    mirror = portal(crawl, wiki, "--since", "2023-01-31", "--until", "2023-01-31")
+    assert [c["action"] for c in api_calls(wiki)] == ["query"] * 4 + ["parse"]
+    times = [t for _, t in wiki.times]
+    gaps = [b - a for a, b in zip(times, times[1:4], strict=False)]
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9  # 1, 2, 4 seconds
+    assert mirror.scalar("SELECT count(*) FROM days") == 1
+
+
+def test_an_api_that_stays_down_fails_the_run_with_its_reason(crawl, wiki):
+    wiki.statuses = [503] * 3
+    failed = portal(
+        crawl,
+        wiki,
+        "--since",
+        "2023-01-31",
+        "--until",
+        "2023-01-31",
+        "-s",
+        "WIKIPEDIA_RETRIES=2",
+        check=False,
+    )
+    assert failed.proc.returncode == 1 and "API error http: HTTP 503" in failed.proc.stderr
+    assert len(wiki.requests) == 3  # the first answer and two retries, no more
+    assert failed.query("SELECT status FROM sync_runs") == [{"status": "failed"}]
+    assert failed.query("SELECT error FROM pages") == [{"error": "API error http: HTTP 503"}]

@@ -24,9 +24,9 @@ revision, so that a killed run leaves the day to be read again.
 
 Wikimedia's API etiquette (https://www.mediawiki.org/wiki/API:Etiquette): a
 User-Agent naming the project and a contact (``WIKIPEDIA_USER_AGENT``), one
-request at a time, ``maxlag=5`` with a wait of ``Retry-After`` seconds when
-the cluster is lagged (at most ``WIKIPEDIA_RETRIES`` times), Scrapy's retry of
-5xx/429 answers.  robots.txt is not asked: it governs the reader's pages,
+request at a time, ``maxlag=5``; a lagged cluster, a 429 or a 5xx is asked
+again after its ``Retry-After`` or 1, 2, 4, … seconds, at most
+``WIKIPEDIA_RETRIES`` times.  robots.txt is not asked: it governs the reader's pages,
 which this spider does not fetch; API clients follow the etiquette instead.
 """
 
@@ -51,6 +51,8 @@ from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_
 from pipeline.store import StorePipeline
 
 BATCH = 50  # titles per revisions query: the API's limit for clients without the bot right
+# Answers that mean "not now": waited out with a growing delay (or Retry-After), never hammered.
+BACK_OFF_STATUSES = [429, 500, 502, 503, 504]
 
 
 class ApiError(Exception):
@@ -60,6 +62,11 @@ class ApiError(Exception):
         super().__init__(f"{code}: {info}")
         self.code = code
 
+    @property
+    def passing(self) -> bool:
+        """A lagged cluster or an overloaded server: asking again later may succeed."""
+        return self.code in ("maxlag", "http")
+
 
 class PortalSpider(Spider):
     name = "wikipedia"
@@ -68,6 +75,8 @@ class PortalSpider(Spider):
         "CONCURRENT_REQUESTS": 1,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
         "ROBOTSTXT_OBEY": False,
+        # Failed connections are retried by Scrapy; 429/5xx answers by the spider, with back-off.
+        "RETRY_HTTP_CODES": [],
     }
 
     def __init__(self, api_url: str | None = None, since=None, until=None, full=False, **kwargs):
@@ -122,13 +131,15 @@ class PortalSpider(Spider):
             headers={"User-Agent": self.settings.get("WIKIPEDIA_USER_AGENT")},
             callback=callback,
             errback=self.failed,
-            meta={"tries": 0, **meta},
+            meta={"tries": 0, "handle_httpstatus_list": BACK_OFF_STATUSES, **meta},
             dont_filter=True,
         )
 
     @staticmethod
     def _answer(response) -> dict:
-        """The API's JSON; :class:`ApiError` when it is an error object or not JSON."""
+        """The API's JSON; :class:`ApiError` when it is an error object, not JSON, or a 429/5xx."""
+        if response.status in BACK_OFF_STATUSES:
+            raise ApiError("http", f"HTTP {response.status}")
         try:
             data = json.loads(response.body)
         except ValueError:
@@ -140,17 +151,23 @@ class PortalSpider(Spider):
             raise ApiError(error.get("code", "unknown"), error.get("info", ""))
         return data
 
-    async def _retry_lag(self, response, exc: ApiError) -> Request | None:
-        """The same request again after Retry-After seconds, while tries remain."""
+    async def _retry_later(self, response, exc: ApiError) -> Request | None:
+        """The same request again after a wait, while tries remain; None when it should not be.
+
+        The wait is the answer's ``Retry-After`` when it gives one in seconds, else
+        1, 2, 4, … seconds (``RETRY_AFTER_MAX`` at most): one request at a time
+        already, and slower still while the server says it is struggling.
+        """
         tries = response.meta["tries"] + 1
-        if exc.code != "maxlag" or tries > self.settings.getint("WIKIPEDIA_RETRIES"):
+        if not exc.passing or tries > self.settings.getint("WIKIPEDIA_RETRIES"):
             return None
         try:
-            wait = float(response.headers.get("Retry-After") or 5)
+            wait = float(response.headers.get("Retry-After") or 2 ** (tries - 1))
         except ValueError:  # an HTTP date: MediaWiki sends seconds, a proxy might not
-            wait = 5.0
-        self.logger.info("Wikipedia is lagged (%s); waiting %.0f s", exc, wait)
-        await asyncio.sleep(min(wait, self.settings.getfloat("RETRY_AFTER_MAX")))
+            wait = 2.0 ** (tries - 1)
+        wait = min(wait, self.settings.getfloat("RETRY_AFTER_MAX"))
+        self.logger.info("Wikipedia answered %s; asking again in %.0f s", exc, wait)
+        await asyncio.sleep(wait)
         return response.request.replace(meta={**response.meta, "tries": tries})
 
     async def start(self):
@@ -172,10 +189,11 @@ class PortalSpider(Spider):
         try:
             data = self._answer(response)
         except ApiError as exc:
-            again = await self._retry_lag(response, exc)
+            again = await self._retry_later(response, exc)
             if again is not None:
                 yield again
                 return
+            self.start_results.setdefault(self.api_url, f"API error {exc}")
             for item in self._failed_days(days, f"API error {exc}"):
                 yield item
             return
@@ -223,7 +241,7 @@ class PortalSpider(Spider):
                 html = html.get("*", "")
             page = parse_portal(html)
         except ApiError as exc:
-            again = await self._retry_lag(response, exc)
+            again = await self._retry_later(response, exc)
             if again is not None:
                 yield again
                 return

@@ -13,8 +13,9 @@ makes a new revision.  A monthly page is rendered from its daily pages at
 request time, as MediaWiki transcludes them, so editing a day changes the
 month's HTML but not the month's own revision id.  ``lag`` answers the next
 that many requests with the ``maxlag`` error (HTTP 200, ``Retry-After``), as
-a lagged Wikimedia cluster does.  Requests are logged (``requests``) and the
-chaos of :class:`~crawler.testing.server.SiteServer` applies.
+a lagged Wikimedia cluster does; ``statuses`` scripts plain HTTP failures.
+Requests are logged (``requests``) and the chaos of
+:class:`~crawler.testing.server.SiteServer` applies.
 """
 
 from __future__ import annotations
@@ -51,6 +52,7 @@ class MediaWikiServer(SiteServer):
         self.months: dict[str, tuple[int, list[str]]] = {}  # month title -> (revid, day titles)
         self.next_revid = 1000
         self.lag = 0  # answer this many more requests with a maxlag error
+        self.statuses: list[int] = []  # answer the next requests with these HTTP statuses
         super().__init__(Path("."), host=host)
 
     @property
@@ -100,6 +102,8 @@ class MediaWikiServer(SiteServer):
         if parts.path != "/w/api.php":
             return 404, {}, b"not found"
         query = {name: values[-1] for name, values in parse_qs(parts.query).items()}
+        if self.statuses:
+            return self.statuses.pop(0), {}, b"<html><body>Wikimedia Error</body></html>"
         if self.lag > 0:
             self.lag -= 1
             body = {"error": {"code": "maxlag", "info": "Waiting for db1: 7 seconds lagged", "lag": 7}}
