@@ -54,12 +54,19 @@ def mirror_status(path: str, now: str) -> dict:
             for kind in ("sync", "check-links")
         }
         due = {}
+        # Portal day pages (they have a revision) are not scheduled: every sync asks the API about them.
+        scheduled = {"pages": "revision IS NULL", "sources": "1"}
         for table, noun in (("pages", "page"), ("sources", "source")):
             due[f"{table}_due_now"] = _scalar(
-                conn, f"SELECT count(*) FROM {table} WHERE next_check_at IS NULL OR next_check_at <= ?", [now]
+                conn,
+                f"SELECT count(*) FROM {table} WHERE {scheduled[table]}"
+                " AND (next_check_at IS NULL OR next_check_at <= ?)",
+                [now],
             )
             due[f"next_{noun}_check_at"] = _scalar(
-                conn, f"SELECT min(next_check_at) FROM {table} WHERE next_check_at > ?", [now]
+                conn,
+                f"SELECT min(next_check_at) FROM {table} WHERE {scheduled[table]} AND next_check_at > ?",
+                [now],
             )
     finally:
         conn.close()
