@@ -7,6 +7,7 @@ page a month or more old (asked again after 30 days, then 60, ...).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -269,3 +270,23 @@ def test_a_second_writer_waits_then_exits_75(gen, crawl, tmp_path):
     assert conn.execute("SELECT count(*), min(status) FROM sync_runs").fetchone() == (1, "finished")
     assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 24
     conn.close()
+
+
+def test_status_says_what_the_mirror_holds_and_what_is_due(gen, crawl, tmp_path):
+    first = sync(crawl, gen, OLD)
+    later = "2019-10-20T00:00:00Z"  # every page is due again (see the unchanged-sync test)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler", "status", "--db", str(first.db), "--json", "--now", later],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    s = json.loads(proc.stdout)
+    assert s["events"] == {"count": 24, "removed": 0, "versions": 0}
+    assert s["days"] == {"count": 6, "first": "2019-06-25", "last": "2019-06-30"}
+    assert s["last_sync"]["requests"] == first.summary["requests"]
+    assert s["last_check_links"] is None
+    due = first.scalar("SELECT count(*) FROM pages WHERE next_check_at <= ?", [later.replace("Z", "+00:00")])
+    assert s["due"]["pages_due_now"] == due > 0
+    assert sum(s["pages"].values()) == first.scalar("SELECT count(*) FROM pages")
+    assert s["pages"]["failed"] == first.scalar("SELECT count(*) FROM pages WHERE error IS NOT NULL")

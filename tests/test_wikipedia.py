@@ -5,6 +5,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -309,3 +311,27 @@ def test_an_api_that_stays_down_fails_the_run_with_its_reason(crawl, wiki):
     assert len(wiki.requests) == 3  # the first answer and two retries, no more
     assert failed.query("SELECT status FROM sync_runs") == [{"status": "failed"}]
     assert failed.query("SELECT error FROM pages") == [{"error": "API error http: HTTP 503"}]
+
+
+def test_status_does_not_schedule_portal_pages(crawl, wiki):
+    mirror = portal(crawl, wiki, "--since", "2023-01-01", "--until", "2023-01-31")
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "crawler",
+            "status",
+            "--db",
+            str(mirror.db),
+            "--json",
+            "--now",
+            "2024-01-01T00:00:00Z",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    status = json.loads(proc.stdout)
+    assert status["events"]["count"] == 334 and status["pages"] == {"ok": 31}
+    # Every sync asks the API which days changed: no portal page waits on a schedule.
+    assert status["due"]["pages_due_now"] == 0 and status["due"]["next_page_check_at"] is None
