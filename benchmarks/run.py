@@ -219,7 +219,8 @@ def report(tp: dict, sc: list[dict], src: dict) -> str:
         "",
         "## Crawl throughput (site pages only)",
         "",
-        f"Site: {tp['site_pages']} pages ({tp['site_events']} events, plus dangling related links).",
+        f"Site: {tp['site_pages']} files ({tp['site_events']} events, some also under a first-version"
+        " slug, and their day pages), plus the dangling related links the crawl asks for.",
         "",
         "| | pages/s (median of runs) | runs |",
         "|---|---:|---|",
