@@ -132,17 +132,14 @@ class PortalDay:
     events: list[tuple[str, EventPage]] = field(default_factory=list)
     categories: list[str] = field(default_factory=list)
 
+    kind = "day"
+
 
 @dataclass
 class PortalPage:
     """A daily or monthly portal page: the days it holds."""
 
     days: list[PortalDay]
-
-    kind = "portal"
-
-    def links(self) -> list[str]:
-        return []
 
 
 ParsedPage = EventPage | DayPage | IndexPage | OtherPage | PortalDay

@@ -32,6 +32,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.failures import error_kind
 from crawler.items import PageItem
+from pipeline.clock import day_argument
 from pipeline.parse import PageError, parse_page
 from pipeline.store import StorePipeline
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
@@ -42,17 +43,6 @@ REDIRECTS = [301, 302, 303, 307, 308]
 def _header(response, name: str) -> str | None:
     value = response.headers.get(name)
     return value.decode("latin-1") if value else None
-
-
-def _date_arg(value, name: str) -> dt.date | None:
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{name} must be a date like 2013-03-27, not {value!r}") from None
 
 
 class EventSiteSpider(Spider):
@@ -76,8 +66,8 @@ class EventSiteSpider(Spider):
             raise ValueError("the spider needs at least one start URL")
         self.start_urls = [canonical_url(url) for url in start_urls]
         self.site = SiteRoot.of(site_root or default_site_root(self.start_urls[0]))
-        self.since = _date_arg(since, "since")
-        self.until = _date_arg(until, "until")
+        self.since = day_argument(since, "since")
+        self.until = day_argument(until, "until")
         if self.since and self.until and self.since > self.until:
             raise ValueError("since is after until")
         self.max_pages = int(max_pages or 0)

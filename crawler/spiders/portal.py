@@ -44,8 +44,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.failures import error_kind
 from crawler.items import PageItem
-from crawler.spiders.eventsite import _date_arg
-from pipeline.clock import Clock
+from pipeline.clock import Clock, day_argument
 from pipeline.parse import PageError
 from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_portal
 from pipeline.store import StorePipeline
@@ -82,8 +81,8 @@ class PortalSpider(Spider):
     def __init__(self, api_url: str | None = None, since=None, until=None, full=False, **kwargs):
         super().__init__(**kwargs)
         self.api_url = api_url
-        self.since = _date_arg(since, "since")
-        self.until = _date_arg(until, "until")
+        self.since = day_argument(since, "since")
+        self.until = day_argument(until, "until")
         if self.since and self.until and self.since > self.until:
             raise ValueError("since is after until")
         self.full = full in (True, "1", "true", "True", "yes")
