@@ -44,7 +44,8 @@ from pipeline.urls import SiteRoot
 
 WIKI = "https://en.wikipedia.org"
 PORTAL = "Portal:Current_events"
-MONTHS = [dt.date(2000, m, 1).strftime("%B") for m in range(1, 13)]
+# Spelled out, not strftime("%B"): page titles are English whatever the reader's locale.
+MONTHS = "January February March April May June July August September October November December".split()
 # Links to these namespaces are not the entities an event is about.
 NOT_ENTITIES = re.compile(
     r"^(File|Image|Category|Template|Help|Wikipedia|Portal|Special|Talk|User|Module|MediaWiki|Draft)"
