@@ -141,7 +141,7 @@ def _day(block: Tag) -> PortalDay:
                 portal_day.categories.append(heading)
             continue
         if element.name == "li" and element.find("li") is None:
-            _event(element, day, url, topic, portal_day)
+            _event(element, day, topic, portal_day)
     return portal_day
 
 
@@ -200,7 +200,7 @@ def _outlet(link: Tag) -> str:
     return " ".join(link.get_text().split()).strip(OUTLET_PARENS)
 
 
-def _event(li: Tag, day: dt.date, day_url: str, topic: str | None, portal_day: PortalDay) -> None:
+def _event(li: Tag, day: dt.date, topic: str | None, portal_day: PortalDay) -> None:
     copy = BeautifulSoup(str(li), "lxml").li
     sources = []
     for link in copy.find_all("a"):
