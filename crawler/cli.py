@@ -11,7 +11,6 @@ cleanly before its end.
 
 from __future__ import annotations
 
-import datetime as dt
 import importlib.util
 import json
 import sqlite3
@@ -227,8 +226,8 @@ def run(
         stack.enter_context(_sole_writer(settings, "run"))
         if site_name == "wikipedia" and demo:
             spider_args["api_url"] = stack.enter_context(portal_demo()).api_url
-            spider_args["since"] = spider_args["since"] or dt.date.fromisoformat(PORTAL_SINCE)
-            spider_args["until"] = spider_args["until"] or dt.date.fromisoformat(PORTAL_UNTIL)
+            spider_args["since"] = spider_args["since"] or PORTAL_SINCE
+            spider_args["until"] = spider_args["until"] or PORTAL_UNTIL
             # The month cites real news sites: an offline demo does not check them.
             settings.set("CHECK_SOURCES", False, priority="cmdline")
         elif site_name == "thecontext":

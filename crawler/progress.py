@@ -59,3 +59,13 @@ class Progress:
         else:
             self.stream.write(f"progress: {self.line()}\n")
             self.stream.flush()
+
+
+def site_progress(stats, unit: str) -> str:
+    """The figures of a site crawl (either site), from what the store pipeline counts."""
+    return (
+        f"{unit} {stats.get_value('item_scraped_count', 0)}"
+        f" · events {stats.get_value('mirror/events_seen', 0)}"
+        f" (new {stats.get_value('mirror/events_new', 0)})"
+        f" · errors {stats.get_value('mirror/page_errors', 0)}"
+    )

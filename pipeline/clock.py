@@ -37,15 +37,3 @@ class Clock:
 
     def iso(self) -> str:
         return iso(self.now())
-
-
-def day_argument(value, name: str) -> dt.date | None:
-    """A spider's ``since``/``until`` argument as a date (``-a since=2013-03-27`` gives a string)."""
-    if value in (None, ""):
-        return None
-    if isinstance(value, dt.date):
-        return value
-    try:
-        return dt.date.fromisoformat(str(value))
-    except ValueError:
-        raise ValueError(f"{name} must be a date like 2013-03-27, not {value!r}") from None

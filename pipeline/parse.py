@@ -135,13 +135,6 @@ class PortalDay:
     kind = "day"
 
 
-@dataclass
-class PortalPage:
-    """A daily or monthly portal page: the days it holds."""
-
-    days: list[PortalDay]
-
-
 ParsedPage = EventPage | DayPage | IndexPage | OtherPage | PortalDay
 
 

@@ -39,7 +39,7 @@ from urllib.parse import quote, unquote, urljoin
 from bs4 import BeautifulSoup, Tag
 
 from pipeline.normalise import text_key
-from pipeline.parse import DayItem, DayPage, EventPage, Link, PageError, PortalDay, PortalPage
+from pipeline.parse import DayItem, DayPage, EventPage, Link, PageError, PortalDay
 from pipeline.urls import SiteRoot
 
 WIKI = "https://en.wikipedia.org"
@@ -94,17 +94,22 @@ def event_url(day: dt.date, key: str) -> str:
     return f"{page_url(day_title(day))}#event-{hashlib.sha1(key.encode()).hexdigest()[:12]}"
 
 
-def parse_portal(html: str) -> PortalPage:
-    """Every day block of a rendered portal page, in page order.
+def parse_portal(html: str) -> list[PortalDay]:
+    """Every day of a rendered daily or monthly portal page, in page order.
 
     Raises :class:`PageError` when the page holds no day block at all (not
     a portal page, or a rendering this parser does not know).
     """
+    return [_day(day, block) for day, block in day_blocks(html)]
+
+
+def day_blocks(html: str) -> list[tuple[dt.date, Tag]]:
+    """The day blocks of a page with their dates (a monthly page transcludes one per day)."""
     soup = BeautifulSoup(html, "lxml")
     blocks = [b for b in soup.select("div.vevent, table.vevent") if not b.find_parent(class_="vevent")]
     if not blocks:
         raise PageError("no day block (div.current-events-main.vevent or table.vevent) in the page")
-    return PortalPage(days=[_day(block) for block in blocks])
+    return [(_date_of(block), block) for block in blocks]
 
 
 def _date_of(block: Tag) -> dt.date:
@@ -125,8 +130,7 @@ def _date_of(block: Tag) -> dt.date:
     raise PageError("a day block without a readable date (span.bday)")
 
 
-def _day(block: Tag) -> PortalDay:
-    day = _date_of(block)
+def _day(day: dt.date, block: Tag) -> PortalDay:
     url = page_url(day_title(day))
     description = block.select_one(".description") or block
     portal_day = PortalDay(date=day.isoformat(), url=url, listing=DayPage(date=day.isoformat()))

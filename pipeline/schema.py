@@ -266,6 +266,8 @@ INDEXES = [
 ]
 # Mirrors made before the portal adapter hold only the Context's events and days.
 FIRST_SITE = "thecontext"
+# What the rows of an older mirror hold in a column added since: written once, when it is added.
+FILLED_WHEN_ADDED = {("events", "site"): FIRST_SITE, ("related_events", "via"): "page"}
 FTS = {"events": ["title", "text", "story"], "source_texts": ["text"]}
 
 # Views that make the common questions one SELECT (Datasette lists them with the tables).
@@ -305,12 +307,12 @@ def ensure_schema(db: sqlite_utils.Database) -> None:
             for column, kind in columns.items():
                 if column not in existing:
                     table.add_column(column, kind)
+                    if (name, column) in FILLED_WHEN_ADDED:
+                        db.execute(f"UPDATE {name} SET {column} = ?", [FILLED_WHEN_ADDED[name, column]])
         for name, columns in UNIQUE_INDEXES:
             db[name].create_index(columns, unique=True, if_not_exists=True)
         for name, columns in INDEXES:
             db[name].create_index(columns, if_not_exists=True)
-        db.execute(f"UPDATE events SET site = '{FIRST_SITE}' WHERE site IS NULL")
-        db.execute("UPDATE related_events SET via = 'page' WHERE via IS NULL")
         db.execute("UPDATE sources SET status = 'unchecked' WHERE status IS NULL")
         db.execute("UPDATE sources SET strikes = 0 WHERE strikes IS NULL")
     for name, sql in VIEWS.items():

@@ -28,22 +28,22 @@ def january():
 
 def test_the_real_month_parses_in_full(january):
     # Counted from the page itself (shared/corpus/wikipedia/PROVENANCE.md).
-    assert [d.date for d in january.days] == [f"2023-01-{n:02d}" for n in range(1, 32)]
-    events = [page for day in january.days for _, page in day.events]
+    assert [d.date for d in january] == [f"2023-01-{n:02d}" for n in range(1, 32)]
+    events = [page for day in january for _, page in day.events]
     assert len(events) == 334
     assert sum(len(page.sources) for page in events) == 363
-    categories = {c for day in january.days for c in day.categories}
+    categories = {c for day in january for c in day.categories}
     assert len(categories) == 10
     assert "Armed conflicts and attacks" in categories
-    urls = [url for day in january.days for url, _ in day.events]
+    urls = [url for day in january for url, _ in day.events]
     assert len(set(urls)) == 334
     # The day listing names every event of the day, in page order.
-    for day in january.days:
+    for day in january:
         assert [item.href for item in day.listing.items] == [url for url, _ in day.events]
 
 
 def test_an_event_has_its_story_path_sources_and_entities(january):
-    day = january.days[1]
+    day = january[1]
     assert day.url == "https://en.wikipedia.org/wiki/Portal:Current_events/2023_January_2"
     url, rajouri = day.events[0]
     assert url.startswith(day.url + "#event-")
@@ -67,14 +67,14 @@ def test_an_event_has_its_story_path_sources_and_entities(january):
 
 
 def test_edit_history_and_watch_links_are_not_sources(january):
-    hrefs = [s.href for day in january.days for _, page in day.events for s in page.sources]
+    hrefs = [s.href for day in january for _, page in day.events for s in page.sources]
     assert not [h for h in hrefs if "action=" in h or "wikipedia.org" in h]
-    texts = [page.text for day in january.days for _, page in day.events]
+    texts = [page.text for day in january for _, page in day.events]
     assert not [t for t in texts if t.count("(") != t.count(")") or "edit" == t or "()" in t]
 
 
 def test_outlet_labels_lose_their_parentheses(january):
-    labels = {s.title for day in january.days for _, page in day.events for s in page.sources}
+    labels = {s.title for day in january for _, page in day.events for s in page.sources}
     assert {"Times of Israel", "AFP via The Times of Israel", "BBC News"} <= labels
     assert not [label for label in labels if "(" in label or ")" in label]
     # The real month's parentheses are all well formed; malformed ones are in the fixtures below.
@@ -112,7 +112,7 @@ class="external text" href="https://sport.example/a">(ESPN)</a> <a href="/wiki/F
 
 def test_the_older_table_rendering_with_dl_categories():
     page = parse_portal(OLD_TABLE)
-    [day] = page.days
+    [day] = page
     assert day.date == "2013-03-27"
     assert day.categories == ["Armed conflicts and attacks", "Politics and elections"]
     events = [p for _, p in day.events]
@@ -131,7 +131,7 @@ def test_the_older_table_rendering_with_dl_categories():
 
 
 def test_the_heading_div_rendering_and_a_date_from_the_block_id():
-    [day] = parse_portal(HEADING_DIVS).days
+    [day] = parse_portal(HEADING_DIVS)
     assert day.date == "2019-06-30"  # no span.bday: the block's id says it
     assert day.categories == ["Sports", "Science and technology"]
     cricket, probe = (p for _, p in day.events)

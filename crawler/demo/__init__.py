@@ -15,6 +15,7 @@ the news articles the pages cite answer too, offline: the server plays them
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import functools
 import threading
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
@@ -75,7 +76,7 @@ class DemoServer:
 
 
 PORTAL_MONTH = Path(__file__).parent / "wikipedia" / "Portal_Current_events_January_2023.html"
-PORTAL_SINCE, PORTAL_UNTIL = "2023-01-01", "2023-01-31"
+PORTAL_SINCE, PORTAL_UNTIL = dt.date(2023, 1, 1), dt.date(2023, 1, 31)
 
 
 @contextlib.contextmanager

@@ -32,7 +32,8 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.failures import error_kind
 from crawler.items import PageItem
-from pipeline.clock import day_argument
+from crawler.progress import site_progress
+from crawler.spiders import arguments
 from pipeline.parse import PageError, parse_page
 from pipeline.store import StorePipeline
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
@@ -66,23 +67,15 @@ class EventSiteSpider(Spider):
             raise ValueError("the spider needs at least one start URL")
         self.start_urls = [canonical_url(url) for url in start_urls]
         self.site = SiteRoot.of(site_root or default_site_root(self.start_urls[0]))
-        self.since = day_argument(since, "since")
-        self.until = day_argument(until, "until")
-        if self.since and self.until and self.since > self.until:
-            raise ValueError("since is after until")
+        self.since, self.until = arguments.window(since, until)
         self.max_pages = int(max_pages or 0)
-        self.full = full in (True, "1", "true", "True", "yes")
+        self.full = arguments.flag(full)
         self.requested: set[str] = set()
         self.not_due: set[str] = set()  # known pages skipped because they are not due
         self.start_results: dict[str, str] = {}  # start URL -> "ok" or the failure
 
     def progress(self, stats) -> str:
-        return (
-            f"pages {stats.get_value('item_scraped_count', 0)}"
-            f" · events {stats.get_value('mirror/events_seen', 0)}"
-            f" (new {stats.get_value('mirror/events_new', 0)})"
-            f" · errors {stats.get_value('mirror/page_errors', 0)}"
-        )
+        return site_progress(stats, "pages")
 
     @property
     def allowed_private_hosts(self) -> set[str]:

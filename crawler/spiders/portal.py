@@ -44,7 +44,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.failures import error_kind
 from crawler.items import PageItem
-from pipeline.clock import Clock, day_argument
+from crawler.progress import site_progress
+from crawler.spiders import arguments
+from pipeline.clock import Clock
 from pipeline.parse import PageError
 from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_portal
 from pipeline.store import StorePipeline
@@ -81,11 +83,8 @@ class PortalSpider(Spider):
     def __init__(self, api_url: str | None = None, since=None, until=None, full=False, **kwargs):
         super().__init__(**kwargs)
         self.api_url = api_url
-        self.since = day_argument(since, "since")
-        self.until = day_argument(until, "until")
-        if self.since and self.until and self.since > self.until:
-            raise ValueError("since is after until")
-        self.full = full in (True, "1", "true", "True", "yes")
+        self.since, self.until = arguments.window(since, until)
+        self.full = arguments.flag(full)
         self.site = PortalSite()
         self.start_results: dict[str, str] = {}
         self.not_due: set[str] = set()  # days whose revision the mirror already holds
@@ -104,12 +103,7 @@ class PortalSpider(Spider):
         return {(urlsplit(self.api_url).hostname or "").lower()}
 
     def progress(self, stats) -> str:
-        return (
-            f"days {stats.get_value('item_scraped_count', 0)}"
-            f" · events {stats.get_value('mirror/events_seen', 0)}"
-            f" (new {stats.get_value('mirror/events_new', 0)})"
-            f" · errors {stats.get_value('mirror/page_errors', 0)}"
-        )
+        return site_progress(stats, "days")
 
     @property
     def mirror(self):
@@ -238,7 +232,7 @@ class PortalSpider(Spider):
             html = data["parse"]["text"]
             if isinstance(html, dict):  # formatversion=1 shape
                 html = html.get("*", "")
-            page = parse_portal(html)
+            portal_days = parse_portal(html)
         except ApiError as exc:
             again = await self._retry_later(response, exc)
             if again is not None:
@@ -253,7 +247,7 @@ class PortalSpider(Spider):
             return
         single = len(wanted) == 1 and response.meta["title"] == day_title(days[0])
         found = set()
-        for day in page.days:
+        for day in portal_days:
             if day.date not in wanted or day.date in found:
                 continue  # a monthly page holds days this run does not need
             found.add(day.date)

@@ -27,6 +27,7 @@ from scrapy.settings import default_settings
 
 from crawler.failures import error_kind
 from crawler.items import ArchiveItem, CheckItem, ProbeItem
+from crawler.spiders import arguments
 from pipeline.checks import SourceCheckPipeline
 
 # Every status reaches the callback except redirects, which Scrapy follows.
@@ -38,8 +39,8 @@ class SourceCheckSpider(Spider):
 
     def __init__(self, check_all=False, limit=0, only_unchecked=False, run_id=None, **kwargs):
         super().__init__(**kwargs)
-        self.check_all = str(check_all).lower() in ("1", "true", "yes")
-        self.only_unchecked = str(only_unchecked).lower() in ("1", "true", "yes")
+        self.check_all = arguments.flag(check_all)
+        self.only_unchecked = arguments.flag(only_unchecked)
         self.limit = int(limit or 0)
         self.run_id = int(run_id) if run_id else None
         self.settled = False

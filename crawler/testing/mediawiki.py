@@ -21,29 +21,15 @@ Requests are logged (``requests``) and the chaos of
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from bs4 import BeautifulSoup
-
 from crawler.testing.server import SiteServer
-from pipeline.portal import MONTHS, PORTAL
+from pipeline.portal import day_blocks, day_title, month_title
 
 
 def _title(name: str) -> str:
     return name.replace("_", " ").strip()
-
-
-def split_month(html: str) -> dict[str, str]:
-    """The day blocks of a rendered monthly page, keyed by their daily page's title."""
-    soup = BeautifulSoup(html, "lxml")
-    days = {}
-    for block in soup.select("div.current-events-main.vevent"):
-        match = re.match(r"^(\d{4})_([A-Za-z]+)_(\d{1,2})$", block.get("id", ""))
-        if match:
-            days[_title(f"{PORTAL}/{match[1]}_{match[2]}_{match[3]}")] = str(block)
-    return days
 
 
 class MediaWikiServer(SiteServer):
@@ -63,13 +49,13 @@ class MediaWikiServer(SiteServer):
 
     def add_month(self, html: str) -> list[str]:
         """Serve a real monthly rendering as its daily pages and the month that shows them."""
-        days = split_month(html)
-        for title, block in days.items():
-            self.edit(title, block)
-        first = next(iter(days))
-        year, month = re.search(r"/(\d{4})_([A-Za-z]+)_", first.replace(" ", "_")).groups()
-        self.months[_title(f"{PORTAL}/{month}_{year}")] = (self._revid(), list(days))
-        return list(days)
+        blocks = day_blocks(html)
+        days = [_title(day_title(day)) for day, _ in blocks]
+        for title, (_, block) in zip(days, blocks, strict=True):
+            self.edit(title, str(block))
+        first = blocks[0][0]
+        self.months[_title(month_title(first.year, first.month))] = (self._revid(), days)
+        return days
 
     def edit(self, title: str, html: str) -> int:
         """Save a new revision of a page; its revision id."""
@@ -157,6 +143,3 @@ class MediaWikiServer(SiteServer):
 
 def _json(value: dict) -> bytes:
     return json.dumps(value).encode()
-
-
-__all__ = ["MONTHS", "MediaWikiServer", "split_month"]
