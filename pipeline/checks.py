@@ -31,8 +31,8 @@ from crawler.middlewares import retry_after_seconds
 from pipeline.clock import Clock, iso, parse_instant
 from pipeline.extract import extract, is_html, similarity, tokens
 from pipeline.liveness import Liveness, Policy, advance, classify
+from pipeline.runs import run_status, start_run
 from pipeline.schema import open_database
-from pipeline.store import run_status, start_run
 from pipeline.urls import canonical_url
 
 

@@ -38,25 +38,8 @@ from pipeline.clock import Clock, iso
 from pipeline.normalise import Day, Event, RelatedRef, SourceRef
 from pipeline.related import relate
 from pipeline.revalidate import Revalidation, is_transient
+from pipeline.runs import run_status, start_run
 from pipeline.schema import FIRST_SITE, open_database
-
-
-def start_run(db: sqlite_utils.Database, clock: Clock, **fields) -> int:
-    """Open a ``sync_runs`` row; a row still "running" was left by a killed process."""
-    with db.atomic():
-        db.execute(
-            "UPDATE sync_runs SET status = 'abandoned', finish_reason = 'process died'"
-            " WHERE status = 'running'"
-        )
-        return db["sync_runs"].insert({"started_at": clock.iso(), "status": "running", **fields}).last_pk
-
-
-def run_status(reason: str) -> str:
-    """The ``sync_runs.status`` for Scrapy's finish reason."""
-    if reason in ("finished", "closespider_pagecount"):
-        return "finished"
-    return "interrupted" if reason == "shutdown" else "failed"
-
 
 logger = logging.getLogger(__name__)
 
