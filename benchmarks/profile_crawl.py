@@ -19,7 +19,7 @@ from pathlib import Path
 
 from run import NOW  # benchmarks/run.py, beside this script
 
-from crawler.testing.server import SiteServer
+from crawler.loopback.site import SiteServer
 from crawler.testing.sitegen import generate
 
 # Frames whose cumulative time is reported, as (label, pattern in pyinstrument's text output).

@@ -34,7 +34,8 @@ from pathlib import Path
 
 import scrapy
 
-from crawler.testing.server import ArticleServer, SiteServer
+from crawler.loopback.site import SiteServer
+from crawler.testing.server import ArticleServer
 from crawler.testing.sitegen import generate
 
 NOW = "2019-09-01T00:00:00Z"  # every generated page a month or more old
@@ -214,7 +215,7 @@ def report(tp: dict, sc: list[dict], src: dict) -> str:
         "",
         f"Measured by `python benchmarks/run.py` on {time.strftime('%Y-%m-%d')}: {machine()}.",
         "Every figure is on loopback, with the generated site of `crawler/testing/sitegen.py` served by",
-        "`crawler/testing/server.py` (Python's threading HTTP server, ETags on), and is a ratio against a",
+        "`crawler/loopback/site.py` (Python's threading HTTP server, ETags on), and is a ratio against a",
         "baseline measured in the same run.",
         "",
         "## Crawl throughput (site pages only)",

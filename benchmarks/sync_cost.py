@@ -18,7 +18,7 @@ from pathlib import Path
 
 from run import crawl as timed_crawl  # benchmarks/run.py, beside this script
 
-from crawler.testing.server import SiteServer
+from crawler.loopback.site import SiteServer
 from crawler.testing.sitegen import add_day, generate
 
 FIELDS = ("requests", "bodies", "bytes_received", "pages_not_modified", "pages_not_due", "events_new")

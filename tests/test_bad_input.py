@@ -11,7 +11,7 @@ import gzip
 import pytest
 from conftest import RESET, STALL, SiteServer
 
-from crawler.testing.server import TRUNCATE
+from crawler.loopback.site import TRUNCATE
 
 DAY = "news/2020/01/2/"
 EVENT = """### [2020-01-2](/news/2020/01/2/index.md)

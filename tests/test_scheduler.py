@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import read_count
 
-from crawler.testing.server import SiteServer
+from crawler.loopback.site import SiteServer
 from crawler.testing.sitegen import generate
 from scheduler import make_trigger, missed, parse_every
 

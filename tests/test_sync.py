@@ -18,7 +18,7 @@ import time
 import pytest
 from conftest import read_count
 
-from crawler.testing.server import SiteServer
+from crawler.loopback.site import SiteServer
 from crawler.testing.sitegen import add_day, generate
 
 RECENT = "2019-07-01T12:00:00Z"

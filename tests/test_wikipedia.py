@@ -14,7 +14,7 @@ import pytest
 from test_sync import content
 
 from crawler import settings
-from crawler.testing.mediawiki import MediaWikiServer
+from crawler.loopback.mediawiki import MediaWikiServer
 
 JANUARY_2023 = (
     Path(__file__).resolve().parents[1] / "crawler/demo/wikipedia/Portal_Current_events_January_2023.html"

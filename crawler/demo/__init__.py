@@ -15,28 +15,33 @@ the news articles the pages cite answer too, offline: the server plays them
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import functools
 import threading
-from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from http.server import SimpleHTTPRequestHandler
 
+from crawler.demo.bundle import (
+    ORIGIN_HEADER,
+    PORTAL_MONTH,
+    PORTAL_SINCE,
+    PORTAL_UNTIL,
+    SITE_DIR,
+    SITE_ORIGIN,
+    START_URL,
+)
 from crawler.demo.sources import answer_source
+from crawler.loopback import LoopbackHTTPServer, send_answer
 
-SITE_DIR = Path(__file__).parent / "site"
-SITE_ORIGIN = "https://thecontext.net"
-START_URL = SITE_ORIGIN + "/index.md"
-ORIGIN_HEADER = "X-Demo-Origin"
-
-
-def send_answer(handler: BaseHTTPRequestHandler, status: int, headers: dict, body: bytes) -> None:
-    """Write a whole scripted answer on an ``http.server`` handler."""
-    handler.send_response(status)
-    for name, value in headers.items():
-        handler.send_header(name, value)
-    handler.send_header("Content-Length", str(len(body)))
-    handler.end_headers()
-    handler.wfile.write(body)
+__all__ = [
+    "ORIGIN_HEADER",
+    "PORTAL_MONTH",
+    "PORTAL_SINCE",
+    "PORTAL_UNTIL",
+    "SITE_DIR",
+    "SITE_ORIGIN",
+    "START_URL",
+    "DemoServer",
+    "portal_demo",
+]
 
 
 class _DemoHandler(SimpleHTTPRequestHandler):
@@ -57,26 +62,19 @@ class DemoServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0):
         handler = functools.partial(_DemoHandler, directory=str(SITE_DIR))
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
+        self.httpd = LoopbackHTTPServer((host, port), handler)
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     @property
     def base_url(self) -> str:
-        host, port = self.httpd.server_address[:2]
-        return f"http://{host}:{port}/"
+        return self.httpd.origin + "/"
 
     def __enter__(self) -> DemoServer:
         self.thread.start()
         return self
 
     def __exit__(self, *exc) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-
-
-PORTAL_MONTH = Path(__file__).parent / "wikipedia" / "Portal_Current_events_January_2023.html"
-PORTAL_SINCE, PORTAL_UNTIL = dt.date(2023, 1, 1), dt.date(2023, 1, 31)
+        self.httpd.stop()
 
 
 @contextlib.contextmanager
@@ -86,7 +84,7 @@ def portal_demo():
     ``run --site wikipedia --demo`` reads it as it would read Wikipedia, so the
     portal adapter can be seen working offline.
     """
-    from crawler.testing.mediawiki import MediaWikiServer  # the demo's only use of the test server
+    from crawler.loopback.mediawiki import MediaWikiServer  # reads the portal's HTML: load it when asked
 
     server = MediaWikiServer()
     try:

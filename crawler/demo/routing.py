@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from scrapy.core.downloader.handlers.base import BaseDownloadHandler
 from scrapy.core.downloader.handlers.http11 import HTTP11DownloadHandler
 
-from crawler.demo import ORIGIN_HEADER
+from crawler.demo.bundle import ORIGIN_HEADER
 
 
 class DemoRoutingHandler(BaseDownloadHandler):

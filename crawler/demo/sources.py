@@ -23,6 +23,7 @@ import json
 import re
 from urllib.parse import parse_qsl, urlsplit
 
+from crawler.demo.bundle import SITE_DIR
 from pipeline.urls import canonical_url
 
 # (fate, share in percent); the shares add up to 100.
@@ -44,8 +45,6 @@ SOURCE_LINK = re.compile(r"\]\((https?://[^)\s]+)\)")
 @functools.cache
 def cited_urls() -> frozenset[str]:
     """The source URLs the demo pages cite, canonical: the URLs the demo plays."""
-    from crawler.demo import SITE_DIR
-
     found = set()
     for page in SITE_DIR.glob("news/**/*.md"):
         found.update(canonical_url(url) for url in SOURCE_LINK.findall(page.read_text(encoding="utf-8")))

@@ -1,5 +1,8 @@
 """A loopback server that answers like the MediaWiki Action API, for the portal adapter.
 
+It ships: ``run --site wikipedia --demo`` serves the bundled month through it;
+the tests script it the same way.
+
 It knows the two requests the portal spider makes (``shared/docs/FORMAT.md``):
 
 * ``action=query&prop=revisions&titles=A|B|…`` → each title's latest
@@ -15,7 +18,7 @@ month's HTML but not the month's own revision id.  ``lag`` answers the next
 that many requests with the ``maxlag`` error (HTTP 200, ``Retry-After``), as
 a lagged Wikimedia cluster does; ``statuses`` scripts plain HTTP failures.
 Requests are logged (``requests``) and the chaos of
-:class:`~crawler.testing.server.SiteServer` applies.
+:class:`~crawler.loopback.site.SiteServer` applies.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ import json
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
-from crawler.testing.server import SiteServer
+from crawler.loopback.site import SiteServer
 from pipeline.portal import day_blocks, day_title, month_title
 
 
