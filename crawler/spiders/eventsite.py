@@ -33,9 +33,9 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from crawler.failures import error_kind
 from crawler.items import PageItem
 from crawler.progress import site_progress
-from crawler.spiders import arguments
-from pipeline.parse import PageError, parse_page
-from pipeline.store import StorePipeline
+from crawler.spiders import ReadsFrontier, arguments
+from pipeline.parse import parse_page
+from pipeline.parsed import PageError
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
 
 REDIRECTS = [301, 302, 303, 307, 308]
@@ -46,7 +46,7 @@ def _header(response, name: str) -> str | None:
     return value.decode("latin-1") if value else None
 
 
-class EventSiteSpider(Spider):
+class EventSiteSpider(ReadsFrontier, Spider):
     name = "eventsite"
     site_name = "thecontext"  # what the mirror files this site's days and events under
 
@@ -92,7 +92,7 @@ class EventSiteSpider(Spider):
             request = self._request(self.site.url + f"news/{day:%Y/%m}/{day.day}/index.md")
             if request is not None:
                 yield request
-        for url in self.mirror.due_pages(self.site.url, everything=self.full):
+        for url in self.frontier.due_pages(self.site.url, everything=self.full):
             request = self._request(url)
             if request is not None:
                 yield request
@@ -125,11 +125,11 @@ class EventSiteSpider(Spider):
             return None
         if not start and not self.in_window(url):
             return None
-        if not (start or self.full or self.mirror.is_due(url)):
+        if not (start or self.full or self.frontier.is_due(url)):
             self.not_due.add(url)
             return None
         self.requested.add(url)
-        known = self.mirror.known_page(url)
+        known = self.frontier.known_page(url)
         headers = {}
         if known and known["etag"]:
             headers["If-None-Match"] = known["etag"]
@@ -153,9 +153,6 @@ class EventSiteSpider(Spider):
             priority=0 if url.endswith("/index.md") else 1,
         )
 
-    @property
-    def mirror(self):
-        return self.crawler.get_item_pipeline(StorePipeline).mirror
 
     # -- responses ---------------------------------------------------------
 
@@ -180,7 +177,7 @@ class EventSiteSpider(Spider):
             # What the mirror holds already: no parse, no writes; follow the stored links.
             item.kind, item.unchanged = known["kind"], True
             yield item
-            for url in self.mirror.stored_links(item.url, item.kind):
+            for url in self.frontier.stored_links(item.url, item.kind):
                 follow = self._request(url)
                 if follow is not None:
                     yield follow

@@ -45,11 +45,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from crawler.failures import error_kind
 from crawler.items import PageItem
 from crawler.progress import site_progress
-from crawler.spiders import arguments
+from crawler.spiders import ReadsFrontier, arguments
 from pipeline.clock import Clock
-from pipeline.parse import PageError
+from pipeline.parsed import PageError
 from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_portal
-from pipeline.store import StorePipeline
 
 BATCH = 50  # titles per revisions query: the API's limit for clients without the bot right
 # Answers that mean "not now": waited out with a growing delay (or Retry-After), never hammered.
@@ -69,7 +68,7 @@ class ApiError(Exception):
         return self.code in ("maxlag", "http")
 
 
-class PortalSpider(Spider):
+class PortalSpider(ReadsFrontier, Spider):
     name = "wikipedia"
     site_name = "wikipedia"
     custom_settings = {
@@ -105,9 +104,6 @@ class PortalSpider(Spider):
     def progress(self, stats) -> str:
         return site_progress(stats, "days")
 
-    @property
-    def mirror(self):
-        return self.crawler.get_item_pipeline(StorePipeline).mirror
 
     def window(self) -> list[dt.date]:
         """The days this run covers, newest first."""
@@ -198,7 +194,7 @@ class PortalSpider(Spider):
             title = spelled.get(page.get("title"), page.get("title"))
             revisions = page.get("revisions") or [{}]
             current[title] = None if page.get("missing") else revisions[0].get("revid")
-        held = self.mirror.known_revisions([page_url(day_title(day)) for day in days])
+        held = self.frontier.known_revisions([page_url(day_title(day)) for day in days])
         changed: dict[tuple[int, int], list[dt.date]] = defaultdict(list)
         for day in days:
             url = page_url(day_title(day))

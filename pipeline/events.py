@@ -1,0 +1,98 @@
+"""Storing a parsed event page: the event, and the URL variant it came from.
+
+Every URL an event is published under is a row of ``event_urls``: fetched
+pages (``via = 'page'``, with their own snapshot), the earlier versions a
+``### Changes:`` section names (``'changes'``) and old slugs that redirect to
+it (``'redirect'``, see ``pipeline.linkup``).  Which variant the ``events``
+row shows is decided in ``pipeline.canonical``.
+"""
+
+from __future__ import annotations
+
+from pipeline.canonical import Canonical
+from pipeline.normalise import Event
+from pipeline.removals import Removals
+from pipeline.runs import SyncRun
+from pipeline.snapshots import event_snapshot
+
+
+class Events:
+    def __init__(self, run: SyncRun, canonical: Canonical, removals: Removals):
+        self.run = run
+        self.db = run.db
+        self.canonical = canonical
+        self.removals = removals
+
+    def store(self, event_id: str, event: Event) -> None:
+        """File one parsed event under ``event_id`` (the dedupe pipeline's answer)."""
+        now = self.run.clock.iso()
+        self.run.tally.seen.add(event_id)
+        snapshot = event_snapshot(event)
+        content_hash = event.content_hash()
+        if not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone():
+            self._insert(event_id, event, now)
+        # An edit in place overwrites this URL's snapshot: keep the old one for the version row.
+        before = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [event.url]).fetchone()
+        self.db.execute(
+            """
+            INSERT INTO event_urls (url, event_id, via, date, text_key, title, listed,
+                                    content_hash, snapshot, first_seen, last_seen)
+            VALUES (?, ?, 'page', ?, ?, ?,
+                    EXISTS (SELECT 1 FROM day_events WHERE url = ?), ?, ?, ?, ?)
+            ON CONFLICT (url) DO UPDATE SET
+                event_id = excluded.event_id, via = 'page', date = excluded.date,
+                text_key = excluded.text_key, title = excluded.title, listed = excluded.listed,
+                content_hash = excluded.content_hash, snapshot = excluded.snapshot,
+                last_seen = excluded.last_seen
+            WHERE event_urls.content_hash IS NOT excluded.content_hash
+               OR event_urls.event_id IS NOT excluded.event_id
+            """,
+            [
+                event.url,
+                event_id,
+                event.date,
+                event.text_key,
+                event.title,
+                event.url,
+                content_hash,
+                snapshot,
+                now,
+                now,
+            ],
+        )
+        self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [now, event.url])
+        for url in event.versions:
+            self.db.execute(
+                """
+                INSERT INTO event_urls (url, event_id, via, date, listed, first_seen, last_seen)
+                VALUES (?, ?, 'changes', ?, EXISTS (SELECT 1 FROM day_events WHERE url = ?), ?, ?)
+                ON CONFLICT (url) DO UPDATE SET last_seen = excluded.last_seen
+                """,
+                [url, event_id, event.date, url, now, now],
+            )
+        self.db.execute("UPDATE event_urls SET removed_at = NULL WHERE url = ?", [event.url])
+        self.canonical.elect(event_id, now, overwritten={event.url: before[0] if before else None})
+        self.removals.restore(event_id, ("gone", "superseded"))
+
+    def seen_unchanged(self, url: str) -> None:
+        """An unchanged event page was seen again: its URL's ``last_seen`` moves; the event row stays."""
+        row = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [url]).fetchone()
+        if row:
+            self.run.tally.seen.add(row[0])
+            self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [self.run.clock.iso(), url])
+
+    def _insert(self, event_id: str, event: Event, now: str) -> None:
+        self.run.tally.new.add(event_id)
+        self.db["events"].insert(
+            {
+                "id": event_id,
+                "url": event.url,
+                "date": event.date,
+                "title": event.title,
+                "text": event.text,
+                "first_seen": now,
+                "last_seen": now,
+                "sync_run": self.run.id,
+                "site": self.run.site,
+            }
+        )

@@ -1,0 +1,98 @@
+"""What the spiders may know of the mirror: a read-only view of the frontier.
+
+A spider decides what to ask for (is this page due? what validators do we
+hold? which links did an unchanged page have?) from what earlier runs
+stored, but it never writes: it yields items, and the store pipeline writes
+them.  So the frontier has a connection of its own that cannot write, and
+data flows one way: spider → items → pipelines → database.  (WAL readers see
+every transaction the store has committed, and the store commits each page.)
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from pipeline.clock import Clock
+from pipeline.schema import open_read_only
+from pipeline.snapshots import event_from_snapshot
+
+
+class Frontier:
+    def __init__(self, conn: sqlite3.Connection, clock: Clock):
+        self.conn = conn
+        self.clock = clock
+
+    @classmethod
+    def open(cls, path: str, clock: Clock) -> Frontier:
+        """Open the mirror read-only; the store pipeline has created and migrated it already."""
+        return cls(open_read_only(path), clock)
+
+    def close(self) -> None:
+        self.conn.close()
+
+    def is_due(self, url: str) -> bool:
+        """Never seen, queued, or its ``next_check_at`` has come."""
+        row = self.conn.execute("SELECT next_check_at FROM pages WHERE url = ?", [url]).fetchone()
+        return row is None or row[0] is None or row[0] <= self.clock.iso()
+
+    def due_pages(self, site_root: str, everything: bool = False) -> list[str]:
+        """Pages of this site to ask about at the start of a run, newest day first."""
+        where = "url >= ? AND url < ?"
+        params = [site_root, site_root + "\U0010ffff"]
+        if not everything:
+            where += " AND (next_check_at IS NULL OR next_check_at <= ?)"
+            params.append(self.clock.iso())
+        rows = self.conn.execute(
+            f"SELECT url FROM pages WHERE {where} ORDER BY date DESC, url", params
+        ).fetchall()
+        return [row[0] for row in rows]
+
+    def known_page(self, url: str) -> dict | None:
+        """Kind, validators and hash of a page whose content the mirror holds.
+
+        None for pages that failed, and for an event or day page whose content
+        is not stored (as an older version of this code could leave it): those
+        are fetched and parsed in full again.
+        """
+        row = self.conn.execute(
+            """
+            SELECT kind, etag, last_modified, content_hash FROM pages p WHERE url = ? AND (
+                (kind = 'event' AND EXISTS (
+                    SELECT 1 FROM event_urls WHERE url = p.url AND snapshot IS NOT NULL))
+                OR (kind = 'day' AND EXISTS (SELECT 1 FROM days WHERE url = p.url))
+                OR (kind IN ('index', 'other') AND content_hash IS NOT NULL))
+            """,
+            [url],
+        ).fetchone()
+        return dict(zip(("kind", "etag", "last_modified", "content_hash"), row, strict=True)) if row else None
+
+    def known_revisions(self, urls: list[str]) -> dict[str, int]:
+        """The revision of each portal day page whose content the mirror holds."""
+        if not urls:
+            return {}
+        marks = ",".join("?" for _ in urls)
+        rows = self.conn.execute(
+            f"SELECT p.url, p.revision FROM pages p WHERE p.url IN ({marks}) AND p.kind = 'day'"
+            " AND p.revision IS NOT NULL AND EXISTS (SELECT 1 FROM days d WHERE d.url = p.url)",
+            urls,
+        ).fetchall()
+        return dict(rows)
+
+    def stored_links(self, url: str, kind: str) -> list[str]:
+        """The site links of an unchanged page, from what its last parse stored."""
+        if kind == "day":
+            day = self.conn.execute(
+                "SELECT site, date, previous_url FROM days WHERE url = ?", [url]
+            ).fetchone()
+            if day is None:
+                return []
+            listed = self.conn.execute(
+                "SELECT url FROM day_events WHERE site = ? AND date = ? ORDER BY position", day[:2]
+            ).fetchall()
+            return [row[0] for row in listed] + ([day[2]] if day[2] else [])
+        if kind == "event":
+            row = self.conn.execute("SELECT snapshot FROM event_urls WHERE url = ?", [url]).fetchone()
+            if row and row[0]:
+                event = event_from_snapshot(row[0])
+                return [item.url for item in event.related] + event.versions
+        return []
