@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pipeline.normalise import Day, Event
-from pipeline.parse import ParsedPage
+from pipeline.parsed import ParsedPage
 
 
 @dataclass

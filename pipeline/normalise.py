@@ -14,7 +14,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from pipeline.parse import DayPage, EventPage, PortalDay
+from pipeline.parsed import DayPage, EventPage, PortalDay
 from pipeline.urls import SiteRoot, domain_of
 
 WIKI_QUOTES = re.compile(r"'{2,}")

@@ -39,7 +39,7 @@ from urllib.parse import quote, unquote, urljoin
 from bs4 import BeautifulSoup, Tag
 
 from pipeline.normalise import text_key
-from pipeline.parse import DayItem, DayPage, EventPage, Link, PageError, PortalDay
+from pipeline.parsed import DayItem, DayPage, EventPage, Link, PageError, PortalDay
 from pipeline.urls import SiteRoot
 
 WIKI = "https://en.wikipedia.org"
