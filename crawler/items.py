@@ -3,7 +3,8 @@
 ``PageItem``: one fetched (or failed) page of a site: an event or day page of
 the Context, or one day of Wikipedia's portal (which holds the day's events).
 ``CheckItem``, ``ProbeItem``, ``ArchiveItem``: the facts of one source check,
-of a host's random-sibling probe, and of an archive lookup (the source spider).
+of a host's random-sibling probe (the source spider), and of an archive
+lookup (the archive spider).
 
 The event spider parses each page once, because it must know the page's links to
 follow them; the item carries that parse downstream so that no pipeline

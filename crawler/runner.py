@@ -5,9 +5,13 @@ settings and spider arguments; this module runs Scrapy's
 ``AsyncCrawlerProcess`` (asyncio reactor) with the project's settings module,
 then reads the run's row back from ``sync_runs``.  ``run`` is the site crawl
 followed, in the same process and the same ``sync_runs`` row, by a check of
-the sources it discovered.  A Twisted reactor cannot be restarted, so each
-function is called once per process; the scheduler and the tests run them in
-child processes.
+the sources it discovered; ``check-links`` is the check alone.  A check run
+that finished is settled by its pipeline, and then, as a crawl of its own,
+the archive is asked about the failing and dead sources
+(:class:`crawler.spiders.archive.ArchiveSpider`).  Each crawl starts only when
+the one before it finished, and the result is read from the last one.  A
+Twisted reactor cannot be restarted, so each function is called once per
+process; the scheduler and the tests run them in child processes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from dataclasses import dataclass, field
 from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 
+from crawler.spiders.archive import ArchiveSpider
 from crawler.spiders.eventsite import EventSiteSpider
 from crawler.spiders.portal import PortalSpider
 from crawler.spiders.sources import SourceCheckSpider
@@ -59,36 +64,50 @@ def _finished_run(crawler) -> dict:
 SPIDERS = {"thecontext": EventSiteSpider, "wikipedia": PortalSpider}
 
 
+def _then_archive(process: AsyncCrawlerProcess, checks, crawlers: list) -> None:
+    """After a check run the pipeline settled, look its failing and dead sources up in the archive."""
+    run = checks.stats.get_value("mirror/run")
+    if run and checks.stats.get_value("mirror/settled"):
+        archive = process.create_crawler(ArchiveSpider)
+        crawlers.append(archive)
+        process.crawl(archive, run_id=run["id"])
+
+
 def run_crawl(settings: Settings, site_name: str = "thecontext", **spider_args) -> CrawlResult:
     """Crawl the site; then, unless CHECK_SOURCES is off, check the new sources."""
     process = AsyncCrawlerProcess(settings)
     site = process.create_crawler(SPIDERS[site_name])
-    checks = []
+    phases = [site]  # the crawls that ran, in order: the site, the checks, the archive lookups
 
     def then_check_sources(_task) -> None:
         run = site.stats.get_value("mirror/run")
         if run and run["status"] == "finished" and settings.getbool("CHECK_SOURCES"):
-            checks.append(process.create_crawler(SourceCheckSpider))
-            process.crawl(checks[0], only_unchecked=True, run_id=run["id"])
+            checks = process.create_crawler(SourceCheckSpider)
+            phases.append(checks)
+            task = process.crawl(checks, only_unchecked=True, run_id=run["id"])
+            task.add_done_callback(lambda _task: _then_archive(process, checks, phases))
 
     process.crawl(site, **spider_args).add_done_callback(then_check_sources)
     process.start()
-    run = _finished_run(checks[0] if checks else site)
-    source_status = checks[0].stats.get_value("mirror/source_status", {}) if checks else {}
+    last = phases[-1]
     return CrawlResult(
-        run=run,
+        run=_finished_run(last),
         errors_by_reason=site.stats.get_value("mirror/errors_by_reason", {}),
-        source_status=source_status,
+        source_status=last.stats.get_value("mirror/source_status", {}) if last is not site else {},
         start_results=dict(site.spider.start_results),
     )
 
 
 def check_sources(settings: Settings, **spider_args) -> CrawlResult:
-    """Check the sources that are due (or all, or a limited number)."""
+    """Check the sources that are due (or all, or a limited number), then ask the archive."""
     process = AsyncCrawlerProcess(settings)
-    crawler = process.create_crawler(SourceCheckSpider)
-    process.crawl(crawler, **spider_args)
+    checks = process.create_crawler(SourceCheckSpider)
+    phases = [checks]
+    process.crawl(checks, **spider_args).add_done_callback(
+        lambda _task: _then_archive(process, checks, phases)
+    )
     process.start()
+    last = phases[-1]
     return CrawlResult(
-        run=_finished_run(crawler), source_status=crawler.stats.get_value("mirror/source_status", {})
+        run=_finished_run(last), source_status=last.stats.get_value("mirror/source_status", {})
     )

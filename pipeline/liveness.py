@@ -7,7 +7,7 @@ Two pure steps, kept apart from I/O so that every rule is testable alone:
    ``rate_limited``, ``transient`` or ``unknown``.  Facts that need the whole
    run (the per-host random-sibling probe, redirect targets shared by many
    URLs, a host failing as a whole) refine outcomes later, in
-   :mod:`pipeline.checks`.
+   :mod:`pipeline.check_classify` and :mod:`pipeline.settle`.
 2. :func:`advance` moves a source's liveness state with one outcome:
    three strikes, each at least ``STRIKE_INTERVAL`` after the previous one,
    make a source dead; any good check makes it alive at once; blocked,

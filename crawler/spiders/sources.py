@@ -1,37 +1,59 @@
 """The spider that checks cited sources: one polite GET per source that is due.
 
-It reads the due sources from ``mirror.db`` (through
-:class:`pipeline.checks.SourceCheckPipeline`), and for each host first asks
-for a random sibling of a cited page (the soft-404 probe, cached per host),
-then checks the sources.  Each check becomes a :class:`CheckItem` of plain
-facts (status, final URL, redirects, error, timing, body); the pipeline
-classifies and stores it.  When every check is in, the pipeline settles the
-run (probe comparisons, shared redirect targets, host outages, liveness) and
-hands back the sources that need an archived copy; the spider then asks the
-Internet Archive's availability API for each.
+It reads the due sources from ``mirror.db`` through a read-only
+:class:`pipeline.source_frontier.SourceFrontier` of its own, and for each host
+first asks for a random sibling of a cited page (the soft-404 probe, cached per
+host), then checks the sources.  Each check becomes a :class:`CheckItem` of
+plain facts (status, final URL, redirects, error, timing, body); the pipeline
+(:class:`pipeline.checks.SourceCheckPipeline`) classifies and stores it, and
+settles the run when the spider closes having finished.  The spider writes
+nothing and calls no pipeline: data flows one way.  The archive lookups that a
+settled run calls for are a crawl of their own
+(:class:`crawler.spiders.archive.ArchiveSpider`), which :mod:`crawler.runner`
+starts after this one.
 
-Politeness is per host: ``SOURCE_CONCURRENCY_PER_HOST`` requests in flight,
-``SOURCE_DELAY`` seconds apart, ``Retry-After`` honoured and back-off on 429
-and 5xx (:class:`crawler.middlewares.HostBackoffMiddleware`).  Only
-transient failures are retried within a run.
+Politeness is per host (:func:`polite_per_host`, shared with the archive
+lookups): ``SOURCE_CONCURRENCY_PER_HOST`` requests in flight, ``SOURCE_DELAY``
+seconds apart, ``Retry-After`` honoured and back-off on 429 and 5xx
+(:class:`crawler.middlewares.HostBackoffMiddleware`).  Only transient failures
+are retried within a run.
 """
 
 from __future__ import annotations
 
 import secrets
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
-from scrapy import Request, Spider, signals
-from scrapy.exceptions import DontCloseSpider
+from scrapy import Request, Spider
 from scrapy.settings import default_settings
 
 from crawler.failures import error_kind
-from crawler.items import ArchiveItem, CheckItem, ProbeItem
+from crawler.items import CheckItem, ProbeItem
 from crawler.spiders import arguments
-from pipeline.checks import SourceCheckPipeline
+from pipeline.source_frontier import SourceFrontier
 
 # Every status reaches the callback except redirects, which Scrapy follows.
 CHECKED_STATUSES = [*range(200, 300), *range(400, 600), 999]
+
+
+def polite_per_host(settings, priority="spider") -> None:
+    """The per-host politeness of every request to a cited host or the archive."""
+    settings.set(
+        "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("SOURCE_CONCURRENCY_PER_HOST"), priority=priority
+    )
+    settings.set("DOWNLOAD_DELAY", settings.getfloat("SOURCE_DELAY"), priority=priority)
+    # Scrapy would draw each delay from 0.5–1.5 × DOWNLOAD_DELAY: half a second is not "1 s apart".
+    if hasattr(default_settings, "DOWNLOAD_DELAY_JITTER"):  # Scrapy 2.19+
+        settings.set("DOWNLOAD_DELAY_JITTER", 0, priority=priority)
+    else:
+        settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority=priority)
+    settings.set("DOWNLOAD_MAXSIZE", settings.getint("SOURCE_MAXSIZE"), priority=priority)
+    settings.set("REDIRECT_MAX_TIMES", 10, priority=priority)
+    # 429 (and 503 with Retry-After) are the back-off middleware's to handle, not retries'.
+    settings.set("RETRY_HTTP_CODES", [500, 502, 503, 504, 522, 524, 408], priority=priority)
+    middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
+    middlewares.setdefault("crawler.middlewares.HostBackoffMiddleware", 560)
+    settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=priority)
 
 
 class SourceCheckSpider(Spider):
@@ -43,51 +65,22 @@ class SourceCheckSpider(Spider):
         self.only_unchecked = arguments.flag(only_unchecked)
         self.limit = int(limit or 0)
         self.run_id = int(run_id) if run_id else None
-        self.settled = False
-        self.allowed_private_hosts: set[str] = set()
         self.waiting: dict[str, list[tuple[int, str]]] = {}
 
     @classmethod
     def update_settings(cls, settings):
         super().update_settings(settings)
-        spider = "spider"
-        settings.set("ITEM_PIPELINES", {"pipeline.checks.SourceCheckPipeline": 400}, priority=spider)
-        settings.set(
-            "CONCURRENT_REQUESTS_PER_DOMAIN", settings.getint("SOURCE_CONCURRENCY_PER_HOST"), priority=spider
-        )
-        settings.set("DOWNLOAD_DELAY", settings.getfloat("SOURCE_DELAY"), priority=spider)
-        # Scrapy would draw each delay from 0.5–1.5 × DOWNLOAD_DELAY: half a second is not "1 s apart".
-        if hasattr(default_settings, "DOWNLOAD_DELAY_JITTER"):  # Scrapy 2.19+
-            settings.set("DOWNLOAD_DELAY_JITTER", 0, priority=spider)
-        else:
-            settings.set("RANDOMIZE_DOWNLOAD_DELAY", False, priority=spider)
-        settings.set("DOWNLOAD_MAXSIZE", settings.getint("SOURCE_MAXSIZE"), priority=spider)
-        settings.set("REDIRECT_MAX_TIMES", 10, priority=spider)
-        # 429 (and 503 with Retry-After) are the back-off middleware's to handle, not retries'.
-        settings.set("RETRY_HTTP_CODES", [500, 502, 503, 504, 522, 524, 408], priority=spider)
-        middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
-        middlewares.setdefault("crawler.middlewares.HostBackoffMiddleware", 560)
-        settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=spider)
-
-    @classmethod
-    def from_crawler(cls, crawler, *args, **kwargs):
-        spider = super().from_crawler(crawler, *args, **kwargs)
-        crawler.signals.connect(spider.idle, signal=signals.spider_idle)
-        wayback = urlsplit(crawler.settings.get("WAYBACK_API_URL")).hostname
-        if wayback:
-            spider.allowed_private_hosts.add(wayback.lower())
-        return spider
+        settings.set("ITEM_PIPELINES", {"pipeline.checks.SourceCheckPipeline": 400}, priority="spider")
+        polite_per_host(settings)
 
     def progress(self, stats) -> str:
-        return f"sources checked {self.checks.checked}"
-
-    @property
-    def checks(self) -> SourceCheckPipeline:
-        return self.crawler.get_item_pipeline(SourceCheckPipeline)
+        return f"sources checked {stats.get_value('mirror/sources_checked', 0)}"
 
     async def start(self):
-        due = self.checks.due_sources(self.check_all, self.only_unchecked, self.limit)
-        to_probe = self.checks.hosts_to_probe(due)
+        # Read after the pipeline opened (and, for a new mirror, created) the database.
+        with SourceFrontier.from_settings(self.settings) as frontier:
+            due = frontier.due_sources(self.check_all, self.only_unchecked, self.limit)
+            to_probe = frontier.hosts_to_probe(due)
         for source_id, url in due:
             host = urlsplit(url).netloc.lower()
             if host in to_probe:
@@ -175,32 +168,3 @@ class SourceCheckSpider(Spider):
         host = failure.request.meta["probe_host"]
         yield ProbeItem(host=host, probe_url=failure.request.url)
         yield from self._release(host)
-
-    # -- after the checks: settle, then archive lookups -----------------------
-
-    def idle(self):
-        if self.settled:
-            return
-        self.settled = True
-        lookups = self.checks.settle()
-        api = self.settings.get("WAYBACK_API_URL")
-        for source_id, url, timestamp in lookups:
-            query = urlencode({"url": url, "timestamp": timestamp})
-            self.crawler.engine.crawl(
-                Request(
-                    f"{api}?{query}",
-                    callback=self.archived,
-                    errback=self.archive_failed,
-                    dont_filter=True,
-                    meta={"source_id": source_id, "dont_obey_robotstxt": True},
-                )
-            )
-        if lookups:
-            raise DontCloseSpider
-
-    def archived(self, response):
-        yield ArchiveItem(source_id=response.meta["source_id"], body=response.body)
-
-    def archive_failed(self, failure):
-        kind, detail = error_kind(failure)
-        yield ArchiveItem(source_id=failure.request.meta["source_id"], error=f"{kind}: {detail}")

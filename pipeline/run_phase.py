@@ -1,0 +1,36 @@
+"""A phase of a run adds what it did to the run's ``sync_runs`` row.
+
+``run`` is a site crawl, then the source checks, then the archive lookups: three Scrapy
+crawls in one process, all on one ``sync_runs`` row.  ``check-links`` is the last two, on
+a row of its own that the check phase opens.  Each phase adds its duration, dates the
+row's end and, when it did not finish, says why (the runner then starts no further
+phase).  The phase's crawl stats get the row and the sources by status
+(``mirror/run``, ``mirror/source_status``): :mod:`crawler.runner` reports them from the
+last phase that ran.
+"""
+
+from __future__ import annotations
+
+from pipeline.runs import run_status
+
+
+def close_phase(db, stats, run_id: int, reason: str, elapsed: float, now: str, owns_status: bool, **fields):
+    """Write ``fields``, the end and the added duration; the status when it is this phase's to say."""
+    fields["finished_at"] = now
+    if owns_status or reason != "finished":
+        fields.update(status=run_status(reason), finish_reason=reason)
+    with db.atomic():
+        db["sync_runs"].update(run_id, fields)
+        # The row already holds the earlier phases' durations: add this one's.
+        db.execute(
+            "UPDATE sync_runs SET duration_seconds = round(coalesce(duration_seconds, 0) + ?, 2)"
+            " WHERE id = ?",
+            [round(elapsed, 2), run_id],
+        )
+    stats.set_value("mirror/run", db["sync_runs"].get(run_id))
+    stats.set_value("mirror/source_status", source_counts(db))
+
+
+def source_counts(db) -> dict[str, int]:
+    rows = db.execute("SELECT status, count(*) FROM sources GROUP BY status ORDER BY status").fetchall()
+    return dict(rows)
