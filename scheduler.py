@@ -39,11 +39,9 @@ import threading
 from pathlib import Path
 
 import click
-from apscheduler.schedulers.background import BackgroundScheduler
-from apscheduler.triggers.cron import CronTrigger
-from apscheduler.triggers.interval import IntervalTrigger
 
-from pipeline.schema import open_read_only
+# APScheduler and sqlite-utils (under pipeline.schema) load inside the functions that use
+# them: ``python -m crawler --help`` lists this command and should not pay for them.
 
 log = logging.getLogger("scheduler")
 
@@ -61,6 +59,9 @@ def parse_every(text: str) -> dt.timedelta:
 
 
 def make_trigger(cron: str | None, every: str | None, default_cron=None, default_every=None):
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
     if cron and every:
         raise ValueError("give a cron expression or an interval, not both")
     if cron or (default_cron and not every):
@@ -73,6 +74,8 @@ def make_trigger(cron: str | None, every: str | None, default_cron=None, default
 
 def missed(trigger, last_started: dt.datetime | None, now: dt.datetime) -> bool:
     """Did a run come due since the last one started (or has none ever run)?"""
+    from apscheduler.triggers.interval import IntervalTrigger
+
     if last_started is None:
         return True
     if isinstance(trigger, IntervalTrigger):
@@ -83,6 +86,8 @@ def missed(trigger, last_started: dt.datetime | None, now: dt.datetime) -> bool:
 
 def last_started(db_path: str, kind: str) -> dt.datetime | None:
     """When the last run of this kind started, by the clock (``sync_runs``)."""
+    from pipeline.schema import open_read_only
+
     if not Path(db_path).exists():
         return None
     try:
@@ -208,6 +213,8 @@ def schedule(
     overrides,
 ):
     """Run the sync and the link check on schedules until SIGTERM or Ctrl-C."""
+    from apscheduler.schedulers.background import BackgroundScheduler
+
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         triggers = {
