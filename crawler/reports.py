@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
+
+from crawler.readonly import rows_of
 
 DEAD_LINKS_SQL = """
 SELECT s.id, s.url, s.domain, s.first_failed_at, s.dead_since, s.strikes, s.last_outcome,
@@ -23,11 +26,11 @@ WHERE es.source_id = ? ORDER BY e.date, e.id
 """
 
 
-def dead_links(db) -> list[dict]:
+def dead_links(conn: sqlite3.Connection) -> list[dict]:
     """Every dead source, each with the events that cite it."""
     sources = []
-    for row in db.query(DEAD_LINKS_SQL):
-        row["events"] = list(db.query(EVENTS_SQL, [row["id"]]))
+    for row in rows_of(conn, DEAD_LINKS_SQL):
+        row["events"] = rows_of(conn, EVENTS_SQL, [row["id"]])
         sources.append(row)
     return sources
 

@@ -1,7 +1,10 @@
 """The commands that read a mirror: ``status``, ``dead-links``, ``export``, ``report``, ``serve``.
 
-Each brings an older file's schema up to date first where it can, then reads.
-What a command reads with (sqlite-utils, matplotlib, Datasette) loads when it runs.
+What a command reads with (sqlite-utils, matplotlib, Datasette) loads when it
+runs.  ``status`` and ``dead-links`` read through a read-only connection and
+bring the file's schema up to date only when it is older than the code (the
+read finds a table or column missing), so that they answer at once, even while
+a sync writes; the others bring it up to date first.
 """
 
 from __future__ import annotations
@@ -27,11 +30,15 @@ from crawler.commands.options import db_option, existing_mirror, fail, instant
 )
 def dead_links_command(db_path, fmt):
     """List dead sources with their events, first failure, last status and archived copy."""
+    from crawler.readonly import open_read_only
     from crawler.reports import dead_links, render
-    from pipeline.schema import open_database
 
-    db = open_database(existing_mirror(db_path))
-    click.echo(render(dead_links(db), fmt), nl=False)
+    path = existing_mirror(db_path)
+    try:
+        sources = _reading(open_read_only(path), dead_links)
+    except sqlite3.Error:  # an older file (a table or column missing): bring it up to date, then read
+        sources = _reading(_migrated(path).conn, dead_links)
+    click.echo(render(sources, fmt), nl=False)
 
 
 @click.command()
@@ -42,19 +49,36 @@ def status(db_path, now, as_json):
     """What the mirror holds, how it last synced, and what is due next."""
     from crawler.status import mirror_status, render_status
     from pipeline.clock import Clock, parse_instant
-    from pipeline.schema import open_database
 
     path = existing_mirror(db_path)
-    try:
-        open_database(path).close()  # bring an older file's schema up to date first
-    except sqlite3.Error:
-        pass  # a read-only file: report what it has
     moment = Clock(parse_instant(now) if now else None).iso()
     try:
         report = mirror_status(path, moment)
-    except sqlite3.Error as exc:
-        fail(f"cannot read {path}: {exc}")
+    except sqlite3.Error:  # an older file (a table or column missing): bring it up to date, then read
+        try:
+            _migrated(path).close()
+        except sqlite3.Error:
+            pass  # a read-only file: report what it has
+        try:
+            report = mirror_status(path, moment)
+        except sqlite3.Error as exc:
+            fail(f"cannot read {path}: {exc}")
     click.echo(json.dumps(report, sort_keys=True) if as_json else render_status(report))
+
+
+def _migrated(path: str):
+    """The mirror opened with its schema brought up to date (this loads sqlite-utils)."""
+    from pipeline.schema import open_database
+
+    return open_database(path)
+
+
+def _reading(conn: sqlite3.Connection, read):
+    """``read(conn)``, then close the connection."""
+    try:
+        return read(conn)
+    finally:
+        conn.close()
 
 
 @click.command()
