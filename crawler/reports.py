@@ -7,7 +7,7 @@ import io
 import json
 import sqlite3
 
-from crawler.readonly import rows_of
+from pipeline.schema import rows_of
 
 DEAD_LINKS_SQL = """
 SELECT s.id, s.url, s.domain, s.first_failed_at, s.dead_since, s.strikes, s.last_outcome,

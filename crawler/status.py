@@ -7,7 +7,7 @@ creates or migrates a file.
 
 from __future__ import annotations
 
-from crawler.readonly import open_read_only, rows_of
+from pipeline.schema import open_read_only, rows_of
 
 RUN_COLUMNS = (
     "id, kind, started_at, finished_at, status, finish_reason, duration_seconds, requests,"

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
-
-import sqlite_utils
+from typing import TYPE_CHECKING
 
 from pipeline.tables import FILLED_WHEN_ADDED, FIRST_SITE, FTS, INDEXES, TABLES, UNIQUE_INDEXES, VIEWS
+
+if TYPE_CHECKING:  # sqlite-utils loads numpy: readers (status, dead-links) never need it
+    import sqlite_utils
 
 
 def ensure_schema(db: sqlite_utils.Database) -> None:
@@ -110,6 +112,8 @@ def rows_of(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:
 
 def open_database(path: str) -> sqlite_utils.Database:
     """Open (creating if needed) a mirror database with its schema in place."""
+    import sqlite_utils
+
     db = sqlite_utils.Database(path)
     db.execute("PRAGMA busy_timeout=5000")
     ensure_schema(db)

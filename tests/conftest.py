@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.testing.server import RESET, STALL, SiteServer  # noqa: F401 (tests import them from here)
+from crawler.loopback.site import RESET, STALL, SiteServer  # noqa: F401 (tests import them from here)
 from pipeline.schema import open_read_only
 
 ROOT = Path(__file__).resolve().parents[1]

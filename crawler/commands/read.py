@@ -30,8 +30,8 @@ from crawler.commands.options import db_option, existing_mirror, fail, instant
 )
 def dead_links_command(db_path, fmt):
     """List dead sources with their events, first failure, last status and archived copy."""
-    from crawler.readonly import open_read_only
     from crawler.reports import dead_links, render
+    from pipeline.schema import open_read_only
 
     path = existing_mirror(db_path)
     try:

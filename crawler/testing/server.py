@@ -1,8 +1,7 @@
 """Loopback news hosts for the tests and the benchmarks.
 
 The scripted site server itself ships (the demo's MediaWiki stand-in is one):
-it is :class:`crawler.loopback.site.SiteServer`, re-exported here with its
-scripted faults for the test modules that still import them from here.
+it is :class:`crawler.loopback.site.SiteServer`; this is a test host built on it.
 """
 
 from __future__ import annotations
@@ -10,9 +9,7 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from crawler.loopback.site import FAULTS, RESET, STALL, TRICKLE, TRUNCATE, SiteServer
-
-__all__ = ["FAULTS", "RESET", "STALL", "TRICKLE", "TRUNCATE", "ArticleServer", "SiteServer"]
+from crawler.loopback.site import SiteServer
 
 
 class ArticleServer(SiteServer):
