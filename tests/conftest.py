@@ -7,6 +7,7 @@ server started here on 127.0.0.1, then the test reads ``mirror.db``.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import shutil
 import sqlite3
@@ -76,26 +77,31 @@ class Mirror:
         return next(iter(rows[0].values())) if rows else None
 
 
-@pytest.fixture
-def crawl(tmp_path):
-    """Run ``python -m crawler run --json`` and return a :class:`Mirror`."""
+def crawler_in(folder: Path):
+    """A function that runs ``python -m crawler run --json`` in ``folder`` and returns a :class:`Mirror`."""
 
     def run(
         *args: str, db: Path | None = None, check: bool = True, json_output=True, check_sources=False
     ) -> Mirror:
-        db = db or tmp_path / "mirror.db"
+        db = db or folder / "mirror.db"
         cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), *args]
         if not check_sources:
             # The corpus cites real news sites: never contact them from a test.
             cmd += ["-s", "CHECK_SOURCES=False"]
         if json_output:
             cmd.append("--json")
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=folder)
         if check and proc.returncode != 0:
             raise AssertionError(f"crawl failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
         return Mirror(proc, db)
 
     return run
+
+
+@pytest.fixture
+def crawl(tmp_path):
+    """Run ``python -m crawler run --json`` and return a :class:`Mirror`."""
+    return crawler_in(tmp_path)
 
 
 def read_count(db, sql: str) -> int:
@@ -111,14 +117,29 @@ def read_count(db, sql: str) -> int:
 
 
 @pytest.fixture(scope="session")
-def aged_demo(tmp_path_factory) -> Mirror:
+def aged_demo(tmp_path_factory, worker_id) -> Mirror:
     """The demo mirrored, then its sources checked three times three days apart (offline).
 
     A known mirror for the read side (export, Datasette, report): 75 events,
     108 sources of which 61 alive, 6 blocked and 41 dead, 31 of those with an
-    archived copy.
+    archived copy.  Built once per test session: under pytest-xdist the first
+    worker to need it builds it in the session's shared folder while the others
+    wait on a lock, since the read side only reads it.
     """
-    folder = tmp_path_factory.mktemp("aged-demo")
+    if worker_id == "master":
+        return _age_demo(tmp_path_factory.mktemp("aged-demo"))
+    shared = tmp_path_factory.getbasetemp().parent / "aged-demo"
+    shared.mkdir(exist_ok=True)
+    with open(shared / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        done = shared / "summary.json"
+        if not done.exists():
+            mirror = _age_demo(shared)
+            done.write_text(mirror.proc.stdout)
+    return Mirror(subprocess.CompletedProcess([], 0, done.read_text(), ""), shared / "mirror.db")
+
+
+def _age_demo(folder: Path) -> Mirror:
     db = folder / "mirror.db"
     commands = [["run", "--now", "2030-01-01T12:00:00Z"]]
     commands += [

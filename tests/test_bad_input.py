@@ -103,7 +103,7 @@ ROUTES = {
     "nolocation": ([(301, {}, b"")], "without a usable Location"),
     "error500": ([(500, {}, b"oops")], "HTTP 500"),
     "reset": ([(RESET, {}, b"")], "reset"),
-    "stall": ([(STALL, {}, b"4")], "timeout"),
+    "stall": ([(STALL, {}, b"10")], "timeout"),  # far past the timeout, even on a busy machine
     "truncated-body": ([(TRUNCATE, {}, event("Cut short.", "cut"))], "reset"),
     "gone": ([(404, {}, b"not here")], "HTTP 404"),
 }

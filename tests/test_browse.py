@@ -55,6 +55,18 @@ class Datasette:
     def close(self):
         self.proc.terminate()
         self.proc.wait(10)
+        # Nothing outlives the test: Datasette (serve's child) has let go of the port.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as sock:
+                if sock.connect_ex(("127.0.0.1", self.port)) != 0:
+                    return
+            time.sleep(0.1)
+        raise AssertionError(f"Datasette still listens on port {self.port} after serve was stopped")
+
+
+# Its tests share one Datasette server, and so one xdist worker.
+pytestmark = pytest.mark.xdist_group("datasette")
 
 
 @pytest.fixture(scope="module")

@@ -50,6 +50,10 @@ def read_event_file(path: Path) -> dict:
     }
 
 
+# Its tests share one crawl of the demo, and so one xdist worker.
+pytestmark = pytest.mark.xdist_group("demo-mirror")
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     import subprocess

@@ -16,7 +16,7 @@ import sys
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import RESET, STALL, Mirror, SiteServer
+from conftest import RESET, STALL, Mirror, SiteServer, crawler_in
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 HTML = {"Content-Type": "text/html; charset=utf-8"}
@@ -157,8 +157,20 @@ class World:
         return [*FAST, "-s", f"WAYBACK_API_URL={self.archive.origin}/wayback/available", "--allow-private"]
 
 
+# The tests that only read the first run share one world and one run (and so one xdist worker);
+# the simulated month moves time on, so it has a world of its own.
+SHARES_THE_FIRST_RUN = pytest.mark.xdist_group("source-world")
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    w = World(tmp_path_factory.mktemp("world"))
+    yield w
+    w.close()
+
+
 @pytest.fixture
-def world(tmp_path):
+def own_world(tmp_path):
     w = World(tmp_path)
     yield w
     w.close()
@@ -188,12 +200,22 @@ def last_checks(mirror: Mirror) -> dict[str, dict]:
     return {urlsplit(r["source_url"]).path.lstrip("/"): r for r in rows}
 
 
+def crawl_first_run(world: World) -> Mirror:
+    return crawler_in(world.tmp)("--start-url", world.site.url("news/2013/03/27/index.md"), "--now", at(0),
+                                 *world.settings, check_sources=True)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def first_run(world):
+    return crawl_first_run(world)
+
+
 @pytest.fixture
-def first_run(world, crawl):
-    return crawl("--start-url", world.site.url("news/2013/03/27/index.md"), "--now", at(0), *world.settings,
-                 check_sources=True)  # fmt: skip
+def own_first_run(own_world):
+    return crawl_first_run(own_world)
 
 
+@SHARES_THE_FIRST_RUN
 def test_every_case_gets_its_outcome(world, first_run):
     checks = last_checks(first_run)
     expected = {
@@ -229,6 +251,7 @@ def test_every_case_gets_its_outcome(world, first_run):
     assert first_run.summary["sources_by_status"]["alive"] == 5
 
 
+@SHARES_THE_FIRST_RUN
 def test_what_is_kept_from_live_sources(world, first_run):
     sources = by_path(first_run)
     live = sources["article"]
@@ -248,6 +271,7 @@ def test_what_is_kept_from_live_sources(world, first_run):
     assert sources["new"]["final_url"] if "new" in sources else sources["old"]["final_url"].endswith("/new")
 
 
+@SHARES_THE_FIRST_RUN
 def test_liveness_after_the_first_run(world, first_run):
     sources = by_path(first_run)
     status = {path: (s["status"], s["strikes"]) for path, s in sources.items()}
@@ -262,6 +286,7 @@ def test_liveness_after_the_first_run(world, first_run):
     assert sources["missing"]["next_check_at"] == at(3)
 
 
+@SHARES_THE_FIRST_RUN
 def test_archive_copies_of_failing_sources(world, first_run):
     sources = by_path(first_run)
     missing = sources["missing"]
@@ -276,7 +301,8 @@ def test_archive_copies_of_failing_sources(world, first_run):
     assert sources["article"]["archive_checked_at"] is None  # alive: nobody asked
 
 
-def test_a_simulated_month(world, first_run):
+def test_a_simulated_month(own_world, own_first_run):
+    world, first_run = own_world, own_first_run
     world.faulty.routes["/stall"] = [(RESET, {}, b"")]  # still failing, but without the wait
     # The host of /comeback is down for two days, then comes back.
     mirror = check_links(first_run, "--now", at(1), *world.settings)  # nothing due yet but very-busy
@@ -346,6 +372,7 @@ def test_politeness_per_host(tmp_path, crawl):
     assert len(busy) == 2 and busy[1] - busy[0] >= 0.95  # Retry-After: 1 honoured
 
 
+@SHARES_THE_FIRST_RUN
 def test_a_long_retry_after_is_not_hammered(world, first_run):
     # 429 with Retry-After: 3600 was asked once, not retried within the run;
     # a 503 without Retry-After is transient, so it was retried.

@@ -134,11 +134,26 @@ def serve(db_path, port, host, open_browser, write_metadata):
         meta.write_text(metadata, encoding="utf-8")
         cmd = [sys.executable, "-m", "datasette", "serve", path, "-m", str(meta), "-h", host, "-p", str(port)]
         click.echo(f"Serving {path} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        try:
-            code = subprocess.call([*cmd, *(["--open"] if open_browser else [])])
-        except KeyboardInterrupt:
-            code = 0
+        code = _serve_until_stopped([*cmd, *(["--open"] if open_browser else [])])
     sys.exit(code)
+
+
+def _serve_until_stopped(cmd: list[str]) -> int:
+    """Run Datasette as a child that never outlives this process.
+
+    Ctrl-C reaches the child with the terminal's process group; SIGTERM (a
+    service manager, a test) reaches only us, so it is passed on.
+    """
+    import signal
+
+    child = subprocess.Popen(cmd)
+    signal.signal(signal.SIGTERM, lambda signum, frame: child.terminate())
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.terminate()
+        child.wait()
+        return 0
 
 
 @click.command()
