@@ -230,6 +230,7 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "first_seen": str,
             "unchanged_streak": int,
             "next_check_at": str,
+            "bad_links": str,  # JSON [{"href", "reason"}]: links of the page that are not URLs
         },
         {"pk": "url", "foreign_keys": [("sync_run", "sync_runs", "id")]},
     ),
