@@ -40,6 +40,8 @@ class PageItem:
     unchanged: bool = False
     parsed: ParsedPage | None = None
     revision: int | None = None  # the portal page's revision id, which says when it changed
+    # Links on the page that are not URLs ({"href", "reason"}): recorded, not followed or stored.
+    bad_links: list[dict] = field(default_factory=list)
     # Filled by the pipelines
     events: list[Event] = field(default_factory=list)
     day: Day | None = None

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import html
+import logging
 import re
 import unicodedata
 from dataclasses import dataclass, field
 
 from pipeline.parsed import DayPage, EventPage, PortalDay
 from pipeline.urls import SiteRoot, domain_of
+
+logger = logging.getLogger(__name__)
 
 WIKI_QUOTES = re.compile(r"'{2,}")
 NOT_WORD = re.compile(r"[^0-9a-z]+")
@@ -115,21 +118,22 @@ def _names(names: list[str]) -> list[str]:
     return [name for name in (tidy(n) for n in names) if name]
 
 
-def normalise_event(page: EventPage, url: str, site: SiteRoot) -> Event:
+def normalise_event(page: EventPage, url: str, site: SiteRoot, rejected: list[dict] | None = None) -> Event:
+    """``rejected`` collects the links that are not URLs, with the reason."""
     sources = []
     seen_sources = set()
     for link in page.sources:
-        resolved = site.resolve(link.href, url)
+        resolved = site.resolve(link.href, url, rejected)
         if resolved is None or resolved in seen_sources:
             continue
         seen_sources.add(resolved)
         sources.append(SourceRef(resolved, tidy(link.title) or "", domain_of(resolved)))
     related = []
     for link in page.related:
-        resolved = site.resolve(link.href, url)
+        resolved = site.resolve(link.href, url, rejected)
         if resolved is not None:
             related.append(RelatedRef(resolved, tidy(link.title) or "", _names(link.contexts)))
-    versions = [v for v in (site.resolve(link.href, url) for link in page.changes) if v]
+    versions = [v for v in (site.resolve(link.href, url, rejected) for link in page.changes) if v]
     text = tidy(page.text) or ""
     return Event(
         url=url,
@@ -147,10 +151,10 @@ def normalise_event(page: EventPage, url: str, site: SiteRoot) -> Event:
     )
 
 
-def normalise_day(page: DayPage, url: str, site: SiteRoot) -> Day:
+def normalise_day(page: DayPage, url: str, site: SiteRoot, rejected: list[dict] | None = None) -> Day:
     listings = []
     for item in page.items:
-        resolved = site.resolve(item.href, url)
+        resolved = site.resolve(item.href, url, rejected)
         if resolved is None:
             continue
         listings.append(
@@ -162,7 +166,7 @@ def normalise_day(page: DayPage, url: str, site: SiteRoot) -> Day:
                 description=tidy(item.description),
             )
         )
-    previous = site.resolve(page.previous_href, url) if page.previous_href else None
+    previous = site.resolve(page.previous_href, url, rejected) if page.previous_href else None
     return Day(date=page.date, url=url, listings=listings, previous_url=previous)
 
 
@@ -178,11 +182,19 @@ class NormalisePipeline:
 
     def process_item(self, item):
         site = self.crawler.spider.site
+        rejected: list[dict] = []
         if isinstance(item.parsed, EventPage):
-            item.events = [normalise_event(item.parsed, item.url, site)]
+            item.events = [normalise_event(item.parsed, item.url, site, rejected)]
         elif isinstance(item.parsed, DayPage):
-            item.day = normalise_day(item.parsed, item.url, site)
+            item.day = normalise_day(item.parsed, item.url, site, rejected)
         elif isinstance(item.parsed, PortalDay):
-            item.events = [normalise_event(page, url, site) for url, page in item.parsed.events]
-            item.day = normalise_day(item.parsed.listing, item.url, site)
+            item.events = [normalise_event(page, url, site, rejected) for url, page in item.parsed.events]
+            item.day = normalise_day(item.parsed.listing, item.url, site, rejected)
+        # One bad link costs that link, not the page: it is recorded on the page's row.
+        item.bad_links = list({link["href"]: link for link in rejected}.values())
+        if item.bad_links:
+            logger.warning(
+                "%s: %d link(s) that are not URLs, kept in pages.bad_links (first: %r, %s)",
+                item.url, len(item.bad_links), item.bad_links[0]["href"][:200], item.bad_links[0]["reason"],
+            )
         return item

@@ -10,6 +10,7 @@ page is due again is ``pipeline.revalidate``'s decision.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 from crawler.items import PageItem
 from pipeline.clock import iso
@@ -56,6 +57,8 @@ class Pages:
         if transient and kind not in (None, "queued", "error"):
             row["kind"] = kind  # a timeout does not make an event page anything else
         row["redirect_to"] = item.redirect_to
+        if item.parsed is not None:  # what this parse found; other answers keep the last parse's
+            row["bad_links"] = json.dumps(item.bad_links, ensure_ascii=False) if item.bad_links else None
         for name in ("content_hash", "size", "etag", "last_modified", "date", "revision"):
             if getattr(item, name) is not None:  # a 304 keeps what the last 200 said
                 row[name] = getattr(item, name)

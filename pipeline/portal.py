@@ -67,11 +67,12 @@ class PortalSite:
 
     url: str = WIKI + "/"
 
-    def resolve(self, href: str, base: str) -> str | None:
-        absolute = urljoin(base, href.strip())
-        if absolute.startswith(page_url(PORTAL)) and "#event-" in absolute:
-            return absolute
-        return SiteRoot(self.url).resolve(href, base)
+    def resolve(self, href: str, base: str, rejected: list[dict] | None = None) -> str | None:
+        if "#event-" in href:  # an event's own URL, kept whole (it is already canonical)
+            absolute = urljoin(base, href.strip())
+            if absolute.startswith(page_url(PORTAL)):
+                return absolute
+        return SiteRoot(self.url).resolve(href, base, rejected)
 
 
 def day_title(day: dt.date) -> str:

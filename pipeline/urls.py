@@ -30,14 +30,26 @@ def _tracking(name: str) -> bool:
     return name.lower().startswith("utm_") or name.lower() in TRACKING_PARAMS
 
 
+class BadURL(ValueError):
+    """A link that cannot be a URL: a port that is not a number, a broken IPv6 host."""
+
+
 def canonical_url(url: str) -> str:
     """The one spelling under which a URL is stored.
 
     Drops the fragment, ``utm_*``/``fbclid``/``gclid``-style parameters and a
     default port, lower-cases scheme and host, normalises percent-encoding and
     sorts the query (w3lib).  Paths keep their case: servers treat them as
-    case-sensitive.
+    case-sensitive.  Raises :class:`BadURL` for a link that is not a URL, so
+    that callers can record it instead of losing the page that holds it.
     """
+    try:
+        return _canonical(url)
+    except ValueError as exc:  # urllib's "Invalid IPv6 URL", "Port could not be cast ..."
+        raise BadURL(f"malformed URL ({exc})") from None
+
+
+def _canonical(url: str) -> str:
     url = url.strip()
     query = urlsplit(url).query
     if query:
@@ -86,14 +98,25 @@ class SiteRoot:
         url = canonical_url(url)
         return cls(url if url.endswith("/") else url + "/")
 
-    def resolve(self, href: str, base: str) -> str | None:
+    def resolve(self, href: str, base: str, rejected: list[dict] | None = None) -> str | None:
         """Absolute canonical URL of a link on a page at ``base``.
 
         Root-relative links resolve against the site root, not the host root,
         so that a mirror below a path prefix works.  Returns None for links
         that cannot be followed (``mailto:``, ``javascript:``, empty, and
-        ``file:`` on a page that is not itself a local file).
+        ``file:`` on a page that is not itself a local file), and for links
+        that are not URLs at all; those are added to ``rejected`` with the
+        reason, so that the page records them (``pages.bad_links``).
         """
+        try:
+            return self._resolve(href, base)
+        except ValueError as exc:
+            if rejected is not None:
+                reason = str(exc) if isinstance(exc, BadURL) else f"malformed URL ({exc})"
+                rejected.append({"href": href, "reason": reason})
+            return None
+
+    def _resolve(self, href: str, base: str) -> str | None:
         href = href.strip()
         if not href or href.startswith("#"):
             return None

@@ -7,6 +7,7 @@ bad (a 50 MB page, a gzip bomb, loops, resets, stalls, truncated bodies).
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 from conftest import RESET, STALL, SiteServer
@@ -151,3 +152,45 @@ def test_every_kind_of_bad_input_is_recorded_with_a_reason(bad_site, crawl):
     every = [row["url"] for row in mirror.query("SELECT url FROM pages")]
     assert all(url.startswith(bad_site.origin + "/news/2020/01/") for url in every), every
     assert not [p for p in bad_site.requests if "passwd" in p or "secret" in p]
+
+
+def test_a_link_that_is_not_a_url_costs_that_link_not_the_page(site_dir, crawl):
+    """A bad port, a broken IPv6 host or a 2,500-character site link once lost a whole page
+    (or stayed queued forever); now each is recorded and the rest of the page is stored."""
+    day = site_dir / DAY
+    day.mkdir(parents=True, exist_ok=True)
+    long_link = f"/{DAY}{'x' * 2500}.md"
+    page = event(
+        "Links that are not URLs.",
+        "ok",
+        related(f"/{DAY}fine.md", "http://[::1/news/2020/01/2/broken.md", long_link),
+    ).replace(b"1. [AP](https://apnews.com/ok)", b"1. [AP](https://apnews.com/ok)\n2. [Bad](https://apnews.com:8O80/x)")
+    (day / "badlinks.md").write_bytes(page)
+    (day / "fine.md").write_bytes(event("A fine page.", "fine"))
+    listing = f"### [badlinks ](/{DAY}badlinks.md)\n\n### [port ](http://example.com:80a/{DAY}p.md)\n\n"
+    (day / "index.md").write_text(f"## [2020-01-2](/{DAY}index.md)\n\n{listing}")
+    server = SiteServer(site_dir)
+    try:
+        mirror = crawl("--start-url", server.url(DAY + "index.md"), "--since", "2020-01-02")
+    finally:
+        server.close()
+    pages = {row["url"]: row for row in mirror.query("SELECT * FROM pages")}
+    event_row = pages[server.url(f"{DAY}badlinks.md")]
+    assert (event_row["kind"], event_row["error"]) == ("event", None)
+    bad = {link["href"]: link["reason"] for link in json.loads(event_row["bad_links"])}
+    # (markdown-it percent-encodes what it can of the broken IPv6 host; it is still no URL)
+    assert len(bad) == 2 and "https://apnews.com:8O80/x" in bad
+    assert [href for href in bad if href.endswith("/broken.md")]
+    assert all(reason.startswith("malformed URL") for reason in bad.values())
+    sources = [row["url"] for row in mirror.query("SELECT url FROM sources")]
+    assert "https://apnews.com/ok" in sources and not [url for url in sources if "8O80" in url]
+    # The day page is stored with its good listing; its bad one is recorded.
+    day_row = pages[server.url(f"{DAY}index.md")]
+    assert day_row["kind"] == "day" and "80a" in day_row["bad_links"]
+    assert mirror.scalar("SELECT count(*) FROM day_events") == 1
+    # The good related page was followed; the over-long one has a row saying why it was not.
+    assert pages[server.url(f"{DAY}fine.md")]["kind"] == "event"
+    too_long = pages[server.url(long_link.lstrip("/"))]
+    assert too_long["kind"] == "error" and too_long["error"].startswith("size: URL of")
+    assert not [url for url, row in pages.items() if row["kind"] == "queued" and "/2020/01/2/" in url]
+    assert not [path for path in server.requests if "x" * 100 in path]

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from pipeline.urls import SiteRoot, canonical_url, default_site_root, domain_of
+from pipeline.urls import BadURL, SiteRoot, canonical_url, default_site_root, domain_of
 
 ONE_SOURCE = "http://www.bbc.co.uk/news/world-asia-42729597?a=1&b=2"
 
@@ -57,3 +57,23 @@ def test_default_site_root():
     assert default_site_root("http://h.example:8080/news/2013/03/27/index.md") == "http://h.example:8080/"
     assert default_site_root("file:///srv/checkout/news/2013/03/27/index.md") == "file:///srv/checkout/"
     assert default_site_root("file:///srv/checkout/README.md") == "file:///srv/checkout/"
+
+
+@pytest.mark.parametrize(
+    "href",
+    ["https://apnews.com:8O80/x", "http://example.com:80a/", "http://[::1/news/x.md", "http://a.com:99999/"],
+)
+def test_a_link_that_is_not_a_url_is_rejected_with_its_reason_on_both_sites(href):
+    from pipeline.portal import PortalSite
+
+    sites = [
+        (SiteRoot.of("https://thecontext.net/"), "https://thecontext.net/news/2013/03/27/x.md"),
+        (PortalSite(), "https://en.wikipedia.org/wiki/Portal:Current_events/2023_January_1"),
+    ]
+    for site, base in sites:
+        rejected: list[dict] = []
+        assert site.resolve(href, base, rejected) is None
+        assert rejected == [{"href": href, "reason": rejected[0]["reason"]}]
+        assert rejected[0]["reason"].startswith("malformed URL")
+    with pytest.raises(BadURL):
+        canonical_url(href)

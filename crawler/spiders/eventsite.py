@@ -124,7 +124,8 @@ class EventSiteSpider(ReadsFrontier, Spider):
             return False
         return not ((self.since and date < self.since) or (self.until and date > self.until))
 
-    def _request(self, url: str, start: bool = False) -> Request | None:
+    def _request(self, url: str, start: bool = False) -> Request | PageItem | None:
+        """The request for a page that is due; a page that cannot be asked is an error item."""
         if url in self.requested:
             return None
         if self.max_pages and len(self.requested) >= self.max_pages:
@@ -135,6 +136,12 @@ class EventSiteSpider(ReadsFrontier, Spider):
             self.not_due.add(url)
             return None
         self.requested.add(url)
+        limit = self.settings.getint("URLLENGTH_LIMIT")
+        if limit and len(url) > limit:
+            # Scrapy's UrlLengthMiddleware would drop the request without a word, and the
+            # queued page would be asked again at every run: record why it is not fetched.
+            error = f"size: URL of {len(url)} characters, over URLLENGTH_LIMIT {limit}; not fetched"
+            return PageItem(url=url, kind="error", error=error, date=self._date_of(url))
         known = self.frontier.known_page(url)
         headers = {}
         if known and known["etag"]:
