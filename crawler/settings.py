@@ -38,8 +38,8 @@ REVALIDATE_MAX_DAYS = 365
 REVALIDATE_JITTER = 0.2
 #: A page with more site links than this is recorded as an error, not stored (real pages hold dozens).
 MAX_LINKS_PER_PAGE = 1000
-# An event citing more sources keeps the first ones; the rest are recorded in pages.bad_links
-# (real events cite a handful: this stops one page from booking hours of source checks).
+#: An event citing more sources keeps the first ones; the rest are recorded in pages.bad_links
+#: (real events cite a handful: this stops one page from booking hours of source checks).
 MAX_SOURCES_PER_EVENT = 100
 #: Seconds a run or check waits for another writer of the same database before giving up.
 LOCK_TIMEOUT = 10

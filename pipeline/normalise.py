@@ -118,8 +118,10 @@ def _names(names: list[str]) -> list[str]:
     return [name for name in (tidy(n) for n in names) if name]
 
 
-def normalise_event(page: EventPage, url: str, site: SiteRoot, rejected: list[dict] | None = None) -> Event:
-    """``rejected`` collects the links that are not URLs, with the reason."""
+def normalise_event(
+    page: EventPage, url: str, site: SiteRoot, rejected: list[dict] | None = None, max_sources: int = 0
+) -> Event:
+    """``rejected`` collects the links that are not URLs, and the sources over ``max_sources``."""
     sources = []
     seen_sources = set()
     for link in page.sources:
@@ -127,6 +129,10 @@ def normalise_event(page: EventPage, url: str, site: SiteRoot, rejected: list[di
         if resolved is None or resolved in seen_sources:
             continue
         seen_sources.add(resolved)
+        if max_sources and len(sources) >= max_sources:
+            if rejected is not None:
+                rejected.append({"href": link.href, "reason": f"over MAX_SOURCES_PER_EVENT {max_sources}"})
+            continue
         sources.append(SourceRef(resolved, tidy(link.title) or "", domain_of(resolved)))
     related = []
     for link in page.related:
@@ -182,19 +188,22 @@ class NormalisePipeline:
 
     def process_item(self, item):
         site = self.crawler.spider.site
+        most = self.crawler.settings.getint("MAX_SOURCES_PER_EVENT")
         rejected: list[dict] = []
         if isinstance(item.parsed, EventPage):
-            item.events = [normalise_event(item.parsed, item.url, site, rejected)]
+            item.events = [normalise_event(item.parsed, item.url, site, rejected, most)]
         elif isinstance(item.parsed, DayPage):
             item.day = normalise_day(item.parsed, item.url, site, rejected)
         elif isinstance(item.parsed, PortalDay):
-            item.events = [normalise_event(page, url, site, rejected) for url, page in item.parsed.events]
+            item.events = [
+                normalise_event(page, url, site, rejected, most) for url, page in item.parsed.events
+            ]
             item.day = normalise_day(item.parsed.listing, item.url, site, rejected)
         # One bad link costs that link, not the page: it is recorded on the page's row.
         item.bad_links = list({link["href"]: link for link in rejected}.values())
         if item.bad_links:
             logger.warning(
-                "%s: %d link(s) that are not URLs, kept in pages.bad_links (first: %r, %s)",
+                "%s: %d link(s) not used, listed in pages.bad_links (first: %r, %s)",
                 item.url, len(item.bad_links), item.bad_links[0]["href"][:200], item.bad_links[0]["reason"],
             )
         return item

@@ -194,3 +194,25 @@ def test_a_link_that_is_not_a_url_costs_that_link_not_the_page(site_dir, crawl):
     assert too_long["kind"] == "error" and too_long["error"].startswith("size: URL of")
     assert not [url for url, row in pages.items() if row["kind"] == "queued" and "/2020/01/2/" in url]
     assert not [path for path in server.requests if "x" * 100 in path]
+
+
+def test_an_event_citing_thousands_of_sources_keeps_the_first_hundred(site_dir, crawl):
+    """A page citing 2,000 sources of one host once booked hours of checks; now the first
+    MAX_SOURCES_PER_EVENT are kept and the rest are listed as unused links."""
+    day = site_dir / DAY
+    day.mkdir(parents=True, exist_ok=True)
+    flood = "".join(f"{n}. [AP](https://apnews.com/flood/{n})\n" for n in range(2, 2001))
+    page = event("Cites two thousand sources.", "first") + flood.encode()
+    (day / "flood.md").write_bytes(page)
+    (day / "index.md").write_text(f"## [2020-01-2](/{DAY}index.md)\n\n### [flood ](/{DAY}flood.md)\n\n")
+    server = SiteServer(site_dir)
+    try:
+        mirror = crawl("--start-url", server.url(DAY + "index.md"), "--since", "2020-01-02")
+    finally:
+        server.close()
+    assert mirror.scalar("SELECT count(*) FROM event_sources") == 100
+    assert mirror.scalar("SELECT count(*) FROM sources") == 100
+    row = mirror.query("SELECT kind, bad_links FROM pages WHERE url = ?", [server.url(f"{DAY}flood.md")])[0]
+    unused = json.loads(row["bad_links"])
+    assert row["kind"] == "event" and len(unused) == 1900
+    assert unused[0] == {"href": "https://apnews.com/flood/101", "reason": "over MAX_SOURCES_PER_EVENT 100"}
