@@ -1,14 +1,20 @@
 """Downloader middlewares: what the mirror refuses to fetch, and how it backs off.
 
 A crawler that follows links written by others must not become a way to
-reach a user's own network.  :class:`PrivateAddressMiddleware` refuses
-requests to loopback, private, link-local and other non-public addresses,
-except for hosts the user chose (the start URLs, the site root, the archive
-API: the spider's ``allowed_private_hosts``), unless ``ALLOW_PRIVATE`` is set
-(``--allow-private``).  Host names are resolved before the check, so a
-public-looking name that points inward is refused too.  Special-use names
-(RFC 6761: ``.invalid``, ``.test``, ``.example``) fail as unresolvable
-without asking any DNS server.
+reach a user's own network.  The guard is :mod:`crawler.guard`: a resolver
+installed on the reactor that resolves each host name once, checks every
+address it got, and hands the connection exactly the checked address.
+:class:`PrivateAddressMiddleware` is its part above the download handler: it
+refuses URLs whose host is a non-public IP literal (those never reach a
+resolver), fails special-use names (RFC 6761: ``.invalid``, ``.test``,
+``.example``) as unresolvable without asking any DNS server, and tells the
+resolver which hosts the user chose (the start URLs, the site root, the
+archive API: the spider's ``allowed_private_hosts``) and whether
+``ALLOW_PRIVATE`` is set (``--allow-private``).
+
+:class:`QuietRobotsTxtMiddleware` is Scrapy's robots.txt middleware without
+its traceback: an unreachable robots.txt is one line at INFO (the check of
+the source itself records why the host failed).
 
 :class:`HostBackoffMiddleware` keeps source checking polite: it honours
 ``Retry-After`` on 429 and 503 (retrying once within the run when the wait
@@ -17,27 +23,24 @@ is short), and widens the delay of a host's download slot on 5xx answers.
 
 from __future__ import annotations
 
-import asyncio
 import email.utils
-import ipaddress
 import logging
-import socket
 import time
 from urllib.parse import urlsplit
 
 from scrapy import signals
+from scrapy.downloadermiddlewares.robotstxt import RobotsTxtMiddleware
 from scrapy.exceptions import IgnoreRequest
+from scrapy.http import Request
+from scrapy.http.request import NO_CALLBACK
+from scrapy.utils.defer import maybe_deferred_to_future
+from scrapy.utils.httpobj import urlparse_cached
+from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
+from crawler.guard import POLICY, PrivateAddressRefused, is_special_use, literal_address, refusal
+
 logger = logging.getLogger(__name__)
-SPECIAL_USE_TLDS = (".invalid", ".test", ".example")
-
-
-def is_private(address: str) -> bool:
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
-    return not ip.is_global or ip.is_multicast
 
 
 class PrivateAddressMiddleware:
@@ -45,54 +48,79 @@ class PrivateAddressMiddleware:
         self.crawler = crawler
         self.allow_all = crawler.settings.getbool("ALLOW_PRIVATE")
         self.allowed_hosts: set[str] = set()
-        self.verdicts: dict[str, str | None] = {}  # host -> refusal reason or None
+        self.registered: tuple[set[str], bool] | None = None
         crawler.signals.connect(self.spider_opened, signal=signals.spider_opened)
+        crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
 
     def spider_opened(self, spider):
-        self.allowed_hosts |= set(getattr(spider, "allowed_private_hosts", ()))
+        self.allowed_hosts |= {h.lower() for h in getattr(spider, "allowed_private_hosts", ())}
+        self.registered = (set(self.allowed_hosts), self.allow_all)
+        POLICY.add(*self.registered)
+
+    def spider_closed(self, spider):
+        if self.registered is not None:
+            POLICY.remove(*self.registered)
+            self.registered = None
 
     async def process_request(self, request):
         parts = urlsplit(request.url)
         if parts.scheme not in ("http", "https"):
             return None
         host = (parts.hostname or "").lower()
-        if host.endswith(SPECIAL_USE_TLDS) or host in {tld[1:] for tld in SPECIAL_USE_TLDS}:
+        if is_special_use(host):
             raise DNSLookupError(f"{host}: a special-use name (RFC 6761) never resolves")
         if self.allow_all or host in self.allowed_hosts:
             return None
-        if host not in self.verdicts:
-            self.verdicts[host] = await self._verdict(host)
-        if self.verdicts[host]:
-            raise IgnoreRequest(self.verdicts[host])
-        return None
-
-    async def _verdict(self, host: str) -> str | None:
         try:
-            addresses = [host] if _is_ip(host) else await _resolve(host)
-        except OSError:
-            return None  # let the download fail and record the DNS error
-        for address in addresses:
-            if is_private(address):
-                return f"private address: {host} is {address}; use --allow-private to fetch it"
+            address = literal_address(host)
+        except (OSError, ValueError):
+            address = host  # not readable as the address Twisted would connect to: refuse
+        if address is None:
+            return None  # a name: the resolver checks what it resolves to (crawler.guard)
+        why = refusal(host, [address])
+        if why:
+            raise PrivateAddressRefused(why)
         return None
 
 
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
+class QuietRobotsTxtMiddleware(RobotsTxtMiddleware):
+    """Scrapy's RobotsTxtMiddleware, logging an unreachable robots.txt in one line, not a traceback.
 
+    A host that cannot be reached fails its robots.txt request first; Scrapy
+    logs that at ERROR with the whole traceback, once per host.  The source
+    check that follows records the failure (``link_checks.error``), so here it
+    is one INFO line and a stat, and the host is crawled as if it had no
+    robots.txt (as Scrapy does).
+    """
 
-async def _resolve(host: str) -> list[str]:
-    loop = asyncio.get_running_loop()
-    infos = await loop.getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    return [info[4][0] for info in infos]
+    async def robot_parser(self, request):
+        netloc = urlparse_cached(request).netloc
+        if netloc not in self._parsers:
+            self._parsers[netloc] = Deferred()
+            url = urlparse_cached(request)
+            robotsreq = Request(
+                f"{url.scheme}://{netloc}/robots.txt",
+                priority=self.DOWNLOAD_PRIORITY,
+                meta={"dont_obey_robotstxt": True},
+                callback=NO_CALLBACK,
+            )
+            try:
+                resp = await self.crawler.engine.download_async(robotsreq)
+                await self._parse_robots(resp, netloc, request)
+            except Exception as exc:  # noqa: BLE001 - any failure: no robots.txt, as in Scrapy
+                if not isinstance(exc, IgnoreRequest):
+                    logger.info("robots.txt of %s not read: %s: %s", netloc, type(exc).__name__, exc)
+                    self._stats.inc_value("robotstxt/unreachable")
+                self._robots_error(exc, netloc)
+            self._stats.inc_value("robotstxt/request_count")
+        parser = self._parsers[netloc]
+        if isinstance(parser, Deferred):
+            return await maybe_deferred_to_future(parser)
+        return parser
 
 
 def retry_after_seconds(value: bytes | str | None, now: float | None = None) -> float | None:

@@ -116,7 +116,12 @@ REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.PrivateAddressMiddleware": 60,
+    # robots.txt obeyed as by Scrapy's, but an unreachable one is one log line, not a traceback.
+    "scrapy.downloadermiddlewares.robotstxt.RobotsTxtMiddleware": None,
+    "crawler.middlewares.QuietRobotsTxtMiddleware": 100,
 }
+# The private-address guard: resolves each name once, checks every address, connects to a checked one.
+TWISTED_DNS_RESOLVER = "crawler.guard.GuardedResolver"
 ITEM_PIPELINES = {
     "pipeline.normalise.NormalisePipeline": 200,
     "pipeline.dedupe.DedupePipeline": 300,

@@ -1,0 +1,311 @@
+"""The private-address guard, at the connection layer: the address checked is the address connected to.
+
+A crawler that follows links written by others (anyone can edit the portal)
+must not become a way to reach the user's own network.  Checking a host name
+before the download and letting the connection look it up again is not
+enough: a flaky resolver, or a DNS server that answers differently the second
+time (DNS rebinding), gets a private address fetched.  So the check sits in
+the resolver itself.
+
+:class:`GuardedResolver` is installed on the Twisted reactor in place of
+Scrapy's ``CachingThreadedResolver`` (setting ``TWISTED_DNS_RESOLVER``).
+Scrapy's HTTP/1.1 download handler connects with ``TCP4ClientEndpoint``, that
+is ``reactor.connectTCP(name, port)``, which asks ``reactor.resolver`` for one
+IPv4 address and connects to exactly that address.  ``getHostByName`` here
+resolves the name once (all address families), checks every address it got,
+and returns one of those checked addresses, or fails:
+
+* any address non-public (see :func:`non_public`) and the host not chosen by
+  the user: :class:`PrivateAddressRefused`, an ``IgnoreRequest`` whose message
+  starts with "private address" (``crawler.failures`` names it ``private``,
+  the liveness rules call it ``blocked``, never a dead-link strike);
+* an address that cannot be classified: refused the same way;
+* no answer, or no IPv4 address: ``DNSLookupError`` (a ``dns`` failure), and
+  nothing is cached.
+
+Redirects, retries and robots.txt requests all connect through the same
+reactor, so they pass the same gate.  What is cached is the list of addresses
+a name resolved to; the verdict is computed from those very addresses on
+every use, under the policy in force then.
+
+IP literals in URLs never reach a resolver (Twisted connects to them
+directly), so :class:`crawler.middlewares.PrivateAddressMiddleware` checks
+them, with the same classifier, and registers the hosts the user chose
+(:data:`POLICY`).  Special-use names (RFC 6761: ``.invalid``, ``.test``,
+``.example``) fail as unresolvable without asking any DNS server.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import itertools
+import logging
+import socket
+from collections import Counter
+from urllib.parse import urlsplit
+
+from scrapy.exceptions import IgnoreRequest
+from scrapy.utils.datatypes import LocalCache
+from twisted.internet import abstract, defer, threads
+from twisted.internet.address import IPv4Address, IPv6Address
+from twisted.internet.error import DNSLookupError
+from twisted.internet.interfaces import IHostnameResolver, IHostResolution, IResolverSimple
+from zope.interface import implementer
+
+logger = logging.getLogger(__name__)
+
+SPECIAL_USE_TLDS = (".invalid", ".test", ".example")
+CLOUD_METADATA = ipaddress.ip_address("169.254.169.254")
+# IPv6 forms that carry (or lead to) an IPv4 address, and deprecated ranges: never a news site.
+IPV6_REFUSED = [
+    (ipaddress.ip_network("64:ff9b::/96"), "NAT64"),
+    (ipaddress.ip_network("64:ff9b:1::/48"), "local-use NAT64"),
+    (ipaddress.ip_network("2002::/16"), "6to4"),
+    (ipaddress.ip_network("::ffff:0:0:0/96"), "IPv4-translated"),
+    (ipaddress.ip_network("::/96"), "IPv4-compatible"),
+    (ipaddress.ip_network("fec0::/10"), "site-local"),
+]
+
+
+class PrivateAddressRefused(IgnoreRequest):
+    """A request refused because its host is, or resolves to, a non-public address."""
+
+
+def is_special_use(host: str) -> bool:
+    host = host.lower().rstrip(".")
+    return host.endswith(SPECIAL_USE_TLDS) or host in {tld[1:] for tld in SPECIAL_USE_TLDS}
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address, network: ipaddress.IPv6Network) -> ipaddress.IPv4Address:
+    packed = ip.packed
+    if network.prefixlen == 16:  # 6to4: 2002:AABB:CCDD::/48
+        return ipaddress.IPv4Address(packed[2:6])
+    return ipaddress.IPv4Address(packed[12:16])  # NAT64, compatible, translated: the last 32 bits
+
+
+def non_public(address: str) -> str | None:
+    """Why ``address`` is not a public unicast address (a short label), or None when it is.
+
+    Raises ``ValueError`` for text that is not an IP address; callers refuse then.
+    """
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.is_unspecified:
+            return "unspecified"
+        if ip.is_loopback:
+            return "loopback"
+        if ip.ipv4_mapped is not None:
+            inner = non_public(str(ip.ipv4_mapped))
+            return f"IPv4-mapped {inner} {ip.ipv4_mapped}" if inner else None
+        for network, label in IPV6_REFUSED:
+            if ip in network:
+                if network.prefixlen in (96, 16):
+                    embedded = _embedded_ipv4(ip, network)
+                    inner = non_public(str(embedded))
+                    return f"{label} of {inner + ' ' if inner else ''}{embedded}"
+                return label
+    if ip == CLOUD_METADATA:
+        return "cloud metadata"
+    for label in ("unspecified", "loopback", "link_local", "multicast", "private", "reserved"):
+        if getattr(ip, f"is_{label}"):
+            return label.replace("_", "-")
+    if not ip.is_global:
+        return "non-public"
+    return None
+
+
+def literal_address(host: str) -> str | None:
+    """The address of a host that is an IP literal, read as Twisted will connect to it; else None."""
+    host = host.strip("[]")
+    if abstract.isIPAddress(host):
+        return str(ipaddress.IPv4Address(socket.inet_pton(socket.AF_INET, host)))
+    if abstract.isIPv6Address(host):
+        return str(ipaddress.IPv6Address(socket.inet_pton(socket.AF_INET6, host.split("%", 1)[0])))
+    return None
+
+
+def refusal(host: str, addresses: list[str]) -> str | None:
+    """The refusal of ``host`` resolved to ``addresses`` (every one checked), or None."""
+    for address in addresses:
+        try:
+            why = non_public(address)
+        except ValueError:
+            why = "an address that cannot be read"
+        if why:
+            return f"private address: {host} is {address} ({why}); use --allow-private to fetch it"
+    return None
+
+
+class Policy:
+    """Which hosts may be private: the hosts the user chose, per open crawl (a process-wide registry).
+
+    The resolver belongs to the reactor, which all crawls of a process share;
+    each crawl's middleware adds its spider's hosts when it opens and takes
+    them back when it closes.
+    """
+
+    def __init__(self):
+        self.hosts: Counter[str] = Counter()
+        self.everything = 0  # open crawls with ALLOW_PRIVATE
+
+    def allows(self, host: str) -> bool:
+        return self.everything > 0 or self.hosts[host.lower().rstrip(".")] > 0
+
+    def add(self, hosts, everything: bool) -> None:
+        self.hosts.update(h.lower().rstrip(".") for h in hosts)
+        self.everything += bool(everything)
+
+    def remove(self, hosts, everything: bool) -> None:
+        self.hosts.subtract(h.lower().rstrip(".") for h in hosts)
+        self.hosts = +self.hosts
+        self.everything -= bool(everything)
+
+
+POLICY = Policy()
+
+
+def lookup(name: str) -> list[str]:
+    """Every address ``name`` resolves to (blocking: runs in the reactor's thread pool)."""
+    try:
+        infos = socket.getaddrinfo(name, None, 0, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise DNSLookupError(f"{name}: {exc}") from exc
+    return list(dict.fromkeys(info[4][0] for info in infos))
+
+
+def checked_address(name: str, addresses: list[str], allowed: bool = False) -> str:
+    """The IPv4 address to connect to for ``name``, after checking every one of ``addresses``."""
+    if not allowed:
+        why = refusal(name, addresses)
+        if why:
+            raise PrivateAddressRefused(why)
+    ipv4 = [a for a in addresses if abstract.isIPAddress(a)]
+    if not ipv4:
+        raise DNSLookupError(f"{name}: no IPv4 address")
+    return ipv4[0]
+
+
+@implementer(IHostResolution)
+class _Resolution:
+    def __init__(self, name: str):
+        self.name = name
+
+    def cancel(self) -> None:  # a lookup in a thread cannot be stopped; its answer is dropped
+        pass
+
+
+@implementer(IHostnameResolver, IResolverSimple)
+class GuardedResolver:
+    """The reactor's resolver: resolve once, check every address, hand over only checked ones.
+
+    Installed as both of the reactor's resolvers.  As ``nameResolver``
+    (``IHostnameResolver``) it serves ``HostnameEndpoint``, which is what
+    Twisted's ``Agent`` (Scrapy's HTTP/1.1 handler) connects with: the
+    endpoint connects to the addresses delivered here, as IP literals, and
+    looks nothing up again.  As ``resolver`` (``IResolverSimple``) it serves
+    ``reactor.connectTCP(name, ...)`` (Scrapy's proxy tunnel), which connects
+    to the one address returned.
+
+    A refusal cannot travel through ``IHostnameResolver`` (it has no error
+    channel: no address would read as a DNS failure), so a refused name is
+    delivered as one address whose host is a marker name under ``.invalid``;
+    connecting to it asks ``reactor.resolver``, which is this object again,
+    and fails with the :class:`PrivateAddressRefused` recorded for the marker.
+    Nothing can connect to a marker: ``.invalid`` never resolves anywhere.
+    """
+
+    def __init__(
+        self, reactor, cache_size: int, timeout: float, allowed=(), allow_all=False, policy: Policy = POLICY
+    ):
+        self.reactor = reactor
+        self.timeout = timeout
+        self.policy = policy
+        self.allowed = {h.lower() for h in allowed if h}
+        self.allow_all = allow_all
+        self.cache: LocalCache[str, list[str]] = LocalCache(cache_size)
+        self.refusals: LocalCache[str, str] = LocalCache(1000)  # marker name -> refusal
+        self.markers = itertools.count(1)
+
+    @classmethod
+    def from_crawler(cls, crawler, reactor):
+        # ``crawler`` is the CrawlerProcess: its settings are the command's (``--allow-private``),
+        # and the demo's server, where the demo's routing handler sends every request on purpose.
+        settings = crawler.settings
+        size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
+        demo = urlsplit(settings.get("DEMO_SERVER") or "").hostname
+        return cls(
+            reactor, size, settings.getfloat("DNS_TIMEOUT"), {demo}, settings.getbool("ALLOW_PRIVATE")
+        )
+
+    def install_on_reactor(self) -> None:
+        self.reactor.installNameResolver(self)
+        self.reactor.resolver = self  # not the simplifier installNameResolver puts there: it drops errors
+
+    def allows(self, name: str) -> bool:
+        return self.allow_all or name in self.allowed or self.policy.allows(name)
+
+    def addresses(self, name: str) -> defer.Deferred:
+        """Every address of ``name``: one lookup (or the cached answer of one), nothing checked yet."""
+        literal = literal_address(name)
+        if literal is not None:
+            return defer.succeed([literal])
+        if is_special_use(name):
+            return defer.fail(DNSLookupError(f"{name}: a special-use name (RFC 6761) never resolves"))
+        if name in self.cache:
+            return defer.succeed(self.cache[name])
+        d = threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), lookup, name)
+        if self.timeout:
+            d.addTimeout(self.timeout, self.reactor, onTimeoutCancel=_timed_out(name))
+        if self.cache.limit:
+            d.addCallback(self._remember, name)  # a failed lookup is never cached
+        return d
+
+    def _remember(self, addresses: list[str], name: str) -> list[str]:
+        self.cache[name] = addresses
+        return addresses
+
+    # IHostnameResolver
+    def resolveHostName(
+        self, resolutionReceiver, hostName: str, portNumber=0, addressTypes=None, transportSemantics="TCP"
+    ):
+        name = hostName.lower().rstrip(".")
+        resolution = _Resolution(hostName)
+        resolutionReceiver.resolutionBegan(resolution)
+        types = tuple(addressTypes) if addressTypes else (IPv4Address, IPv6Address)
+
+        def deliver(addresses: list[str]) -> None:
+            why = None if self.allows(name) else refusal(name, addresses)
+            if why:
+                marker = f"private-address-refused-{next(self.markers)}.invalid"
+                self.refusals[marker] = why
+                resolutionReceiver.addressResolved(IPv4Address("TCP", marker, portNumber))
+                return
+            for address in addresses:
+                kind = IPv4Address if abstract.isIPAddress(address) else IPv6Address
+                if kind in types:
+                    resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
+
+        def failed(failure) -> None:
+            logger.debug("%s does not resolve: %s", hostName, failure.getErrorMessage())
+
+        d = self.addresses(name)
+        d.addCallbacks(deliver, failed)
+        d.addErrback(failed)  # a fault in delivering: no address, never an unchecked one
+        d.addBoth(lambda _: resolutionReceiver.resolutionComplete())
+        return resolution
+
+    # IResolverSimple
+    def getHostByName(self, name: str, timeout=()) -> defer.Deferred:
+        name = name.lower().rstrip(".")
+        if name in self.refusals:
+            return defer.fail(PrivateAddressRefused(self.refusals.pop(name)))
+        d = self.addresses(name)
+        d.addCallback(lambda addresses: checked_address(name, addresses, self.allows(name)))
+        return d
+
+
+def _timed_out(name: str):
+    def fail(result, timeout):
+        raise DNSLookupError(f"{name}: no answer in {timeout:g}s")
+
+    return fail
