@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.request
 from collections import Counter
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import ROOT, SEED
@@ -22,6 +23,7 @@ from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.test import get_crawler
 
 from crawler.demo import ORIGIN_HEADER, DemoServer
+from crawler.guard import checked_address, literal_address, lookup
 from crawler.middlewares import PrivateAddressMiddleware
 
 
@@ -183,7 +185,10 @@ def test_private_addresses_are_refused_unless_allowed():
 
     async def verdict(url):
         try:
-            await guard.process_request(Request(url))
+            await guard.process_request(Request(url))  # IP literals are checked here
+            host = urlsplit(url).hostname
+            if url.startswith("http") and literal_address(host) is None and host not in guard.allowed_hosts:
+                checked_address(host, lookup(host))  # names: what the reactor's resolver does (crawler.guard)
         except IgnoreRequest as exc:
             return str(exc)
         return None
