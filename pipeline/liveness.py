@@ -33,6 +33,12 @@ NOT_FOUND_URL = re.compile(r"(/404(\.\w+)?(/|$)|not[-_]?found|/error(\.\w+)?(/|$
 TRANSIENT_ERRORS = {"timeout", "refused", "reset", "tls", "empty", "too_many_redirects", "server"}
 GONE_ERRORS = {"dns"}
 BLOCKED_ERRORS = {"robots", "private"}
+# Failures before any answer from the host: the name did not resolve, nothing listened, nothing came
+# back in time, no route.  When most hosts of a run fail so, the checking machine is offline
+# (pipeline.settle.network_of), and a host's NXDOMAIN is no longer evidence.
+NETWORK_ERRORS = frozenset(
+    {"dns", "refused", "timeout", "NoRouteError", "ConnectError", "ConnectingCancelledError"}
+)
 
 
 @dataclass(frozen=True)

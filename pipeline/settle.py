@@ -6,26 +6,34 @@ facts need every check of the run first:
 * many cited URLs redirected to one page: that page means "missing" (a soft 404);
 * every check of a host failed transiently: the host is down, not its pages (an outage:
   its sources are excused, no strikes);
+* most hosts of the run failed at the network level (no name, nothing listening, no
+  answer in time): the checking machine is offline, not the web (an *offline run*: no
+  strikes for anyone; :func:`network_of`);
 * then each checked source's liveness moves one step (:func:`pipeline.liveness.advance`);
 * failing and dead sources without an archived copy are looked up in the Internet Archive
   for the end of the day of the earliest event citing them, and its JSON answer is read.
 
 The rules take plain rows and return decisions (no sqlite, no Scrapy), so that each is
 unit-tested alone (``tests/test_settle.py``).  :func:`settle_run` is the thin part that
-reads a run's rows, applies the rules and writes the decisions in one transaction.
+reads a run's rows in one pass, applies the rules and writes the decisions in committed
+batches of sources, checking between two batches whether it was asked to stop (SIGTERM):
+what it wrote is then whole per source, and the sources it did not reach stay due.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
+import signal
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
 from pipeline.clock import iso, parse_instant
-from pipeline.liveness import Liveness, Policy, advance
+from pipeline.liveness import NETWORK_ERRORS, STRIKING, Liveness, Policy, advance
 from pipeline.source_texts import take_back
 
 OUTAGE_NOTE = "host outage: every check of the host failed"
@@ -38,6 +46,8 @@ class Rules:
     policy: Policy = Policy()
     outage_min_checks: int = 2
     shared_redirects: int = 3
+    offline_min_hosts: int = 5
+    offline_share: float = 0.5
 
     @classmethod
     def from_settings(cls, settings) -> Rules:
@@ -45,6 +55,8 @@ class Rules:
             policy=Policy.from_settings(settings),
             outage_min_checks=settings.getint("OUTAGE_MIN_CHECKS"),
             shared_redirects=settings.getint("SOFT404_SHARED_REDIRECTS"),
+            offline_min_hosts=settings.getint("OFFLINE_MIN_HOSTS", cls.offline_min_hosts),
+            offline_share=settings.getfloat("OFFLINE_SHARE", cls.offline_share),
         )
 
 
@@ -59,6 +71,7 @@ class Check:
     final_url: str | None = None
     redirects: int = 0
     checked_at: str | None = None
+    error: str | None = None  # the fetch's failure (crawler.failures.error_kind), if it failed
 
 
 @dataclass(frozen=True)
@@ -75,12 +88,33 @@ class SourceLiveness:
         return cls(state, first_failed_at)
 
 
+@dataclass(frozen=True)
+class Network:
+    """How the run's hosts answered: ``unreachable`` of ``hosts`` failed at the network level."""
+
+    hosts: int = 0
+    unreachable: int = 0
+    errors: tuple[tuple[str, int], ...] = ()  # the network errors of the unreachable hosts, most first
+    offline: bool = False
+
+    def describe(self) -> str:
+        kinds = ", ".join(f"{kind} {n}" for kind, n in self.errors)
+        return f"{self.unreachable} of {self.hosts} hosts failed at the network level ({kinds})"
+
+
 @dataclass
 class Settlement:
     demoted: dict[int, str] = field(default_factory=dict)  # check id -> why its "ok" is a soft 404
     outages: set[int] = field(default_factory=set)  # ids of the checks of hosts that were down
     excused: set[int] = field(default_factory=set)  # source ids
     liveness: dict[int, dict] = field(default_factory=dict)  # source id -> its new ``sources`` columns
+    network: Network = field(default_factory=Network)
+    settled: int = 0  # sources whose decisions are written (settle_run)
+    stopped: bool = False  # settle_run was asked to stop before it wrote every decision
+
+    @property
+    def offline(self) -> bool:
+        return self.network.offline
 
 
 def shared_redirect_targets(checks: Iterable[Check], threshold: int) -> dict[int, str]:
@@ -111,6 +145,27 @@ def host_outages(checks: Iterable[Check], min_checks: int) -> set[int]:
     }
 
 
+def network_of(checks: Iterable[Check], min_hosts: int, share: float) -> Network:
+    """Is the checking machine offline?  A host is unreachable when every check of it failed at
+    the network level (:data:`pipeline.liveness.NETWORK_ERRORS`); the run is offline when at
+    least ``min_hosts`` hosts were checked and at least ``share`` of them were unreachable.
+
+    One host among many that resolve and answer is the host's fault (an NXDOMAIN stays a
+    strike); most hosts at once is ours: a resolver down, a cable out, a firewall.
+    """
+    errors: dict[str, list[str | None]] = defaultdict(list)
+    for check in checks:
+        errors[urlsplit(check.url).netloc.lower()].append(check.error)
+    unreachable = [kinds for kinds in errors.values() if all(kind in NETWORK_ERRORS for kind in kinds)]
+    counts: dict[str, int] = defaultdict(int)
+    for kinds in unreachable:
+        for kind in set(kinds):
+            counts[kind] += 1
+    offline = len(errors) >= max(min_hosts, 1) and len(unreachable) >= share * len(errors)
+    ordered = tuple(sorted(counts.items(), key=lambda item: (-item[1], item[0])))
+    return Network(len(errors), len(unreachable), ordered, offline)
+
+
 def next_liveness(
     source: SourceLiveness, outcome: str, now: dt.datetime, policy: Policy, retry_after=None
 ) -> dict:
@@ -134,16 +189,19 @@ def settle(
     rules: Rules,
     retry_after: Mapping[int, dt.timedelta] | None = None,
 ) -> Settlement:
-    """Every decision of the run: soft 404s by shared redirect, outages, then liveness."""
+    """Every decision of the run: soft 404s by shared redirect, outages, an offline run, then liveness."""
     retry_after = retry_after or {}
     demoted = shared_redirect_targets(checks, rules.shared_redirects)
     checks = [replace(c, outcome="soft404") if c.id in demoted else c for c in checks]
     outages = host_outages(checks, rules.outage_min_checks)
     excused = {c.source_id for c in checks if c.id in outages}
+    network = network_of(checks, rules.offline_min_hosts, rules.offline_share)
     latest: dict[int, Check] = {}
     for check in checks:
         if check.source_id not in latest or check.id > latest[check.source_id].id:
             latest[check.source_id] = check
+    if network.offline:  # our outage, not the web's: nothing this run saw strikes
+        excused |= {source_id for source_id, check in latest.items() if check.outcome in STRIKING}
     liveness = {
         source_id: next_liveness(
             sources[source_id],
@@ -155,7 +213,7 @@ def settle(
         for source_id, check in latest.items()
         if source_id in sources
     }
-    return Settlement(demoted=demoted, outages=outages, excused=excused, liveness=liveness)
+    return Settlement(demoted=demoted, outages=outages, excused=excused, liveness=liveness, network=network)
 
 
 # -- the Internet Archive --------------------------------------------------------
@@ -208,30 +266,94 @@ def read_archive_answer(body: bytes | None) -> tuple[str, str] | None:
     return None
 
 
-# -- the thin part: rows in, decisions out, in one transaction ----------------------
+# -- the thin part: rows in, decisions out, in committed batches ------------------------
+
+LIVENESS_COLUMNS = ("status", "strikes", "last_strike_at", "dead_since", "next_check_at", "first_failed_at")
 
 
-def settle_run(db, run_id: int, now: dt.datetime, rules: Rules, retry_after=None) -> Settlement:
-    """Read the run's checks and its sources' liveness, settle, write it all at once."""
-    with db.atomic():
-        rows = db.execute(
-            "SELECT id, source_id, url, outcome, final_url, coalesce(redirects, 0), checked_at"
-            " FROM link_checks WHERE sync_run = ? ORDER BY id",
-            [run_id],
-        )
-        checks = [Check(*row) for row in rows]
-        settlement = settle(checks, _liveness_of_checked(db, run_id), now, rules, retry_after)
-        by_id = {c.id: c for c in checks}
-        for check_id, note in settlement.demoted.items():
-            check = by_id[check_id]
-            db.execute("UPDATE link_checks SET outcome = 'soft404', note = ? WHERE id = ?", [note, check_id])
-            db.execute("UPDATE sources SET last_outcome = 'soft404' WHERE id = ?", [check.source_id])
-            take_back(db, check.source_id, check.checked_at)  # what it kept was the "missing" page
-        for check_id in sorted(settlement.outages):
-            db.execute("UPDATE link_checks SET note = ? WHERE id = ?", [OUTAGE_NOTE, check_id])
-        for source_id, columns in settlement.liveness.items():
-            db["sources"].update(source_id, columns)
+def settle_run(
+    db, run_id: int, now: dt.datetime, rules: Rules, retry_after=None, batch: int = 5000, stop=None
+) -> Settlement:
+    """Read the run's checks and its sources' liveness in one pass each, settle, write.
+
+    The decisions are written ``batch`` sources per transaction, each source's in one piece
+    (its demoted checks, its outage notes, its liveness).  Before each batch ``stop()`` is
+    asked: when it says yes the settlement ends there, ``stopped`` set; the sources not
+    reached keep their liveness and stay due, so the next run checks them again.
+    """
+    rows = db.execute(
+        "SELECT id, source_id, url, outcome, final_url, coalesce(redirects, 0), checked_at, error"
+        " FROM link_checks WHERE sync_run = ? ORDER BY id",
+        [run_id],
+    )
+    checks = [Check(*row) for row in rows]
+    settlement = settle(checks, _liveness_of_checked(db, run_id), now, rules, retry_after)
+    by_source: dict[int, list[Check]] = defaultdict(list)
+    for check in checks:
+        if check.id in settlement.demoted or check.id in settlement.outages:
+            by_source[check.source_id].append(check)
+    source_ids = sorted(set(settlement.liveness) | set(by_source))
+    update = f"UPDATE sources SET {', '.join(f'{c} = ?' for c in LIVENESS_COLUMNS)} WHERE id = ?"
+    for start in range(0, len(source_ids), max(batch, 1)):
+        if stop is not None and stop():
+            settlement.stopped = True
+            break
+        chunk = source_ids[start : start + max(batch, 1)]
+        with db.atomic():
+            for source_id in chunk:
+                for check in by_source.get(source_id, ()):
+                    _write_check(db, check, settlement)
+            db.conn.executemany(
+                update,
+                [
+                    [settlement.liveness[s][c] for c in LIVENESS_COLUMNS] + [s]
+                    for s in chunk
+                    if s in settlement.liveness
+                ],
+            )
+        settlement.settled += len(chunk)
     return settlement
+
+
+@contextlib.contextmanager
+def stop_on_signals(signums=(signal.SIGTERM, signal.SIGINT)):
+    """While settling, SIGTERM or SIGINT asks :func:`settle_run` to stop after its current batch.
+
+    Yields the ``stop`` callable.  A handler installed before (Scrapy's, which schedules the
+    graceful shutdown) is still called, so the process ends once the settlement returns; the
+    interpreter's own Ctrl-C handler is not, so that no KeyboardInterrupt cuts a batch short.
+    Outside the main thread no handler can be installed, and nothing asks to stop.
+    """
+    asked: list[int] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+    previous = {}
+
+    def handler(signum, frame):
+        asked.append(signum)
+        before = previous.get(signum)
+        if callable(before) and before is not signal.default_int_handler:
+            before(signum, frame)
+
+    for signum in signums:
+        previous[signum] = signal.signal(signum, handler)
+    try:
+        yield lambda: bool(asked)
+    finally:
+        for signum, before in previous.items():
+            if signal.getsignal(signum) is handler:  # else the chained handler installed its own
+                signal.signal(signum, before)
+
+
+def _write_check(db, check: Check, settlement: Settlement) -> None:
+    if check.id in settlement.demoted:
+        note = settlement.demoted[check.id]
+        db.execute("UPDATE link_checks SET outcome = 'soft404', note = ? WHERE id = ?", [note, check.id])
+        db.execute("UPDATE sources SET last_outcome = 'soft404' WHERE id = ?", [check.source_id])
+        take_back(db, check.source_id, check.checked_at)  # what it kept was the "missing" page
+    if check.id in settlement.outages:
+        db.execute("UPDATE link_checks SET note = ? WHERE id = ?", [OUTAGE_NOTE, check.id])
 
 
 def _liveness_of_checked(db, run_id: int) -> dict[int, SourceLiveness]:

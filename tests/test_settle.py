@@ -1,8 +1,19 @@
-"""Settling a run of source checks, rule by rule, on plain rows: no reactor, no server, no database."""
+"""Settling a run of source checks, rule by rule, on plain rows: no reactor, no server, no database.
+
+Then the thin part, :func:`pipeline.settle.settle_run`, on a real mirror file: in batches, and
+stopped by a real SIGTERM between two of them.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 
@@ -15,10 +26,14 @@ from pipeline.settle import (
     SourceLiveness,
     archive_lookups,
     host_outages,
+    network_of,
     read_archive_answer,
     settle,
+    settle_run,
     shared_redirect_targets,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 NOW = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -99,6 +114,74 @@ def test_outages_are_per_host():
         check(4, 4, "http://up.example/b", "ok"),
     ]
     assert host_outages(checks, min_checks=2) == {1, 2}
+
+
+# -- an offline run: our outage, not the web's -----------------------------------------------
+
+
+def failed(id_, host, error, outcome="transient"):
+    return Check(id_, id_, f"http://{host}/story-{id_}", outcome, None, 0, NOW.isoformat(), error)
+
+
+def answered(id_, host, outcome="ok"):
+    return Check(id_, id_, f"http://{host}/story-{id_}", outcome, None, 0, NOW.isoformat(), None)
+
+
+def test_most_hosts_failing_at_the_network_level_is_an_offline_run():
+    checks = [failed(1, "a.example", "dns", "gone"), failed(2, "b.example", "dns", "gone")]
+    checks += [failed(3, "c.example", "refused"), failed(4, "d.example", "timeout")]
+    checks += [answered(5, "e.example"), answered(6, "f.example", "gone")]
+    network = network_of(checks, min_hosts=5, share=0.5)
+    assert (network.hosts, network.unreachable, network.offline) == (6, 4, True)
+    assert network.errors == (("dns", 2), ("refused", 1), ("timeout", 1))
+    assert network.describe() == "4 of 6 hosts failed at the network level (dns 2, refused 1, timeout 1)"
+    settled = settle(checks, {c.source_id: SourceLiveness() for c in checks}, NOW, RULES)
+    assert settled.offline
+    # Nobody is struck, not even the host that answered 404: the run says nothing about the web.
+    assert settled.excused == {1, 2, 3, 4, 6}
+    assert all(settled.liveness[i]["strikes"] == 0 for i in (1, 2, 3, 4, 6))
+    assert all(settled.liveness[i]["next_check_at"] == (NOW + DAY).isoformat() for i in (1, 2, 3, 4, 6))
+    assert settled.liveness[5]["status"] == "alive"  # a good answer is still one
+
+
+def test_a_failing_source_keeps_its_strikes_through_an_offline_run():
+    earlier = Liveness(status="failing", strikes=2, last_strike_at=NOW - 5 * DAY)
+    checks = [failed(i, f"h{i}.example", "dns", "gone") for i in range(1, 7)]
+    sources = {c.source_id: SourceLiveness() for c in checks} | {1: SourceLiveness(earlier, "x")}
+    settled = settle(checks, sources, NOW, RULES)
+    assert settled.offline and settled.liveness[1]["status"] == "failing"
+    assert settled.liveness[1]["strikes"] == 2 and settled.liveness[1]["first_failed_at"] == "x"
+
+
+def test_one_nxdomain_among_hosts_that_answer_stays_a_strike():
+    checks = [failed(1, "gone.example", "dns", "gone")] + [answered(i, f"h{i}.example") for i in range(2, 7)]
+    settled = settle(checks, {c.source_id: SourceLiveness() for c in checks}, NOW, RULES)
+    assert not settled.offline and settled.network.unreachable == 1
+    assert settled.liveness[1]["status"] == "failing" and settled.liveness[1]["strikes"] == 1
+
+
+def test_an_offline_run_needs_enough_hosts_and_the_share():
+    four = [failed(i, f"h{i}.example", "dns", "gone") for i in range(1, 5)]
+    assert not network_of(four, min_hosts=5, share=0.5).offline  # too few hosts to tell
+    assert network_of(four, min_hosts=4, share=0.5).offline
+    half = four[:3] + [answered(i, f"h{i}.example") for i in range(5, 8)]
+    assert network_of(half, min_hosts=5, share=0.5).offline  # 3 of 6: at least half
+    assert not network_of(half, min_hosts=5, share=0.6).offline
+
+
+def test_a_host_that_answered_once_is_reachable():
+    # A reset, a TLS error or an HTTP answer means the host was reached: not the network's fault.
+    checks = [failed(1, "a.example", "timeout"), failed(2, "a.example", "reset")]
+    checks += [failed(3, "b.example", "tls"), failed(4, "c.example", "dns", "gone")]
+    checks += [Check(5, 5, "http://c.example/x", "transient", None, 0, None, None)]  # a 500
+    checks += [failed(6, "d.example", "refused"), failed(7, "e.example", "refused")]
+    network = network_of(checks, min_hosts=5, share=0.5)
+    assert (network.hosts, network.unreachable, network.offline) == (5, 2, False)
+
+
+def test_old_check_rows_without_an_error_never_make_a_run_offline():
+    checks = [check(i, i, f"http://h{i}.example/x", "transient") for i in range(1, 8)]
+    assert not network_of(checks, min_hosts=5, share=0.5).offline
 
 
 # -- liveness -------------------------------------------------------------------------------
@@ -214,3 +297,79 @@ def test_malformed_or_empty_archive_answers_are_no_copy(body):
 def test_an_archive_answer_without_a_timestamp():
     body = b'{"archived_snapshots": {"closest": {"available": true, "url": "http://web.archive.org/x"}}}'
     assert read_archive_answer(body) == ("http://web.archive.org/x", "")
+
+
+# -- the thin part: a real mirror, committed batches, SIGTERM ----------------------------------
+
+
+def build_mirror(path: Path, n: int) -> int:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        from settle import build  # benchmarks/settle.py: n synthetic checks of n sources
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    return build(path, n, earlier_runs=1)
+
+
+def settled_count(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    try:
+        return conn.execute("SELECT count(*) FROM sources WHERE next_check_at IS NOT NULL").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_settle_run_writes_in_batches_and_stops_between_two(tmp_path):
+    from pipeline.schema import open_database
+
+    path = tmp_path / "mirror.db"
+    run_id = build_mirror(path, 2000)
+    db = open_database(str(path))
+    asked = []
+    stop = lambda: (asked.append(settled_count(path)) or len(asked) > 3)  # noqa: E731
+    settled = settle_run(db, run_id, NOW, Rules(), batch=300, stop=stop)
+    assert settled.stopped and settled.settled == 900
+    assert asked == [0, 300, 600, 900]  # each batch was committed before the next was begun
+    assert settled_count(path) == 900
+    # The rest is whole: no source half-settled, its checks' notes untouched.
+    rest = db.execute(
+        "SELECT count(*) FROM link_checks c WHERE c.sync_run = ? AND c.note IS NOT NULL"
+        " AND c.source_id > (SELECT max(id) FROM sources WHERE next_check_at IS NOT NULL)",
+        [run_id],
+    ).fetchone()[0]
+    assert rest == 0
+    again = settle_run(db, run_id, NOW, Rules(), batch=5000)
+    assert not again.stopped and again.settled == len(again.liveness) == 2000
+    db.close()
+
+
+SETTLE_CHILD = """
+import datetime as dt, json, sys
+sys.path.insert(0, {root!r})
+from pipeline.schema import open_database
+from pipeline.settle import Rules, settle_run, stop_on_signals
+db = open_database({path!r})
+with stop_on_signals() as stop:
+    print("settling", flush=True)
+    settled = settle_run(db, {run_id}, dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC), Rules(), batch=500, stop=stop)
+db.close()
+print(json.dumps({{"stopped": settled.stopped, "settled": settled.settled, "of": len(settled.liveness)}}))
+"""
+
+
+def test_sigterm_stops_a_settlement_after_its_current_batch(tmp_path):
+    path = tmp_path / "mirror.db"
+    n = 40_000
+    run_id = build_mirror(path, n)
+    code = SETTLE_CHILD.format(root=str(ROOT), path=str(path), run_id=run_id)
+    child = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert child.stdout.readline().strip() == "settling"
+    deadline = time.monotonic() + 60
+    while settled_count(path) == 0 and time.monotonic() < deadline:  # a batch or more is written
+        time.sleep(0.02)
+    child.send_signal(signal.SIGTERM)
+    out, _ = child.communicate(timeout=60)
+    assert child.returncode == 0  # ended by itself, cleanly: not killed by the signal
+    result = json.loads(out)
+    assert result["stopped"] and 0 < result["settled"] < n and result["settled"] % 500 == 0
+    assert settled_count(path) == result["settled"]  # what it said it wrote, all of it, nothing more
