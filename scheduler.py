@@ -258,4 +258,6 @@ def schedule(
 
 
 if __name__ == "__main__":
-    schedule()
+    from crawler.commands.options import run_command
+
+    run_command(schedule, "scheduler.py")

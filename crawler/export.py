@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import csv
 import json
+import sqlite3
 from collections.abc import Iterator
 
-import sqlite_utils
+from pipeline.schema import rows_of
 
 EVENT_COLUMNS = (
     "id",
@@ -48,9 +49,12 @@ WHERE ec.event_id = ? ORDER BY c.name
 
 
 def event_records(
-    db: sqlite_utils.Database, since: str | None = None, until: str | None = None
+    conn: sqlite3.Connection, since: str | None = None, until: str | None = None
 ) -> Iterator[dict]:
-    """Every event in the date window, oldest first, with its sources, related events and entities."""
+    """Every event in the date window, oldest first, with its sources, related events and entities.
+
+    ``conn`` may be read-only: nothing is written.
+    """
     where, params = [], []
     if since:
         where.append("date >= ?")
@@ -61,10 +65,13 @@ def event_records(
     sql = f"SELECT {', '.join(EVENT_COLUMNS)} FROM events"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    for event in db.query(sql + " ORDER BY date, id", params):
-        event["sources"] = list(db.query(SOURCES_SQL, [event["id"]]))
-        event["related"] = list(db.query(RELATED_SQL, [event["id"]]))
-        event["contexts"] = [row["name"] for row in db.query(CONTEXTS_SQL, [event["id"]])]
+    events = conn.execute(sql + " ORDER BY date, id", params)
+    names = [d[0] for d in events.description]
+    for row in events:
+        event = dict(zip(names, row, strict=True))
+        event["sources"] = rows_of(conn, SOURCES_SQL, [event["id"]])
+        event["related"] = rows_of(conn, RELATED_SQL, [event["id"]])
+        event["contexts"] = [row["name"] for row in rows_of(conn, CONTEXTS_SQL, [event["id"]])]
         yield event
 
 

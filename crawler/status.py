@@ -29,9 +29,13 @@ def _counts(conn, sql: str, params=()) -> dict[str, int]:
     return {str(key): count for key, count in conn.execute(sql, params).fetchall()}
 
 
-def mirror_status(path: str, now: str) -> dict:
-    """Everything ``status`` shows, as one JSON-ready dict; ``now`` is an ISO moment."""
-    conn = open_read_only(path)
+def mirror_status(path: str, now: str, conn=None) -> dict:
+    """Everything ``status`` shows, as one JSON-ready dict; ``now`` is an ISO moment.
+
+    Read through ``conn`` when given (the caller closes it), else a read-only connection of its own.
+    """
+    own = conn is None
+    conn = open_read_only(path) if own else conn
     try:
         days = _one(conn, "SELECT count(*) AS count, min(date) AS first, max(date) AS last FROM days")
         events = _one(
@@ -69,7 +73,8 @@ def mirror_status(path: str, now: str) -> dict:
                 [now],
             )
     finally:
-        conn.close()
+        if own:
+            conn.close()
     return {
         "db": str(path),
         "now": now,

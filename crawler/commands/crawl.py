@@ -21,7 +21,7 @@ from crawler.commands.crawl_settings import (
     site_of,
     sole_writer,
 )
-from crawler.commands.options import fail, job_options
+from crawler.commands.options import existing_mirror, fail, http_urls, job_options
 from crawler.commands.summaries import check_summary, print_summary, run_summary
 
 
@@ -38,6 +38,7 @@ from crawler.commands.summaries import check_summary, print_summary, run_summary
     "start_urls",
     multiple=True,
     metavar="URL",
+    callback=http_urls,
     help="Front page, day page or event page to start from (repeatable); for wikipedia, any "
     "en.wikipedia.org URL or an api.php URL. Default: the bundled demo site (thecontext), "
     "the real portal (wikipedia).",
@@ -45,6 +46,7 @@ from crawler.commands.summaries import check_summary, print_summary, run_summary
 @click.option(
     "--site-root",
     metavar="URL",
+    callback=http_urls,
     help="Root that /news/... links resolve against (default: the start URL's origin).",
 )
 @click.option("--max-pages", type=click.IntRange(min=1), metavar="N", help="Fetch at most N pages.")
@@ -159,6 +161,7 @@ def check_links(check_all, limit, demo, db_path, now, allow_private, as_json, ov
     from crawler.runner import check_sources
 
     settings = job_settings(db_path, now, allow_private, overrides)
+    existing_mirror(settings.get("MIRROR_DB"))  # checking creates no mirror: `run` makes one
     started = time.monotonic()
     server = DemoServer() if demo else None
     with sole_writer(settings, "check-links"), server or nullcontext():

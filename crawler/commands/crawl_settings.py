@@ -30,7 +30,7 @@ def job_settings(db_path, now, allow_private, overrides):
 def sole_writer(settings, job: str):
     """Hold the mirror's writer lock for the job; exit 75 if another process keeps it."""
     from crawler.lock import MirrorLocked, writer_lock
-    from pipeline.schema import open_database
+    from pipeline.schema import SchemaTooNew, open_database
 
     path = settings.get("MIRROR_DB")
     with ExitStack() as stack:
@@ -43,7 +43,13 @@ def sole_writer(settings, job: str):
             fail(f"cannot write the database {path}: {exc}")
         try:
             open_database(path).close()
-        except (sqlite3.Error, OSError) as exc:
+        except SchemaTooNew as exc:
+            fail(str(SchemaTooNew(path, exc.version)))
+        except sqlite3.DatabaseError as exc:
+            if "file is not a database" in str(exc):
+                fail(f"{path} is not a SQLite database")
+            fail(f"cannot write the database {path}: {exc}")
+        except OSError as exc:
             fail(f"cannot write the database {path}: {exc}")
         yield
 
