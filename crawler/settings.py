@@ -85,6 +85,12 @@ DEAD_RECHECK_DAYS = 30
 RETRY_LATER_DAYS = 1
 #: A host whose checks in one run all fail (at least this many) is down, not its pages.
 OUTAGE_MIN_CHECKS = 2
+#: An offline run: at least OFFLINE_SHARE of the run's hosts (and at least OFFLINE_MIN_HOSTS hosts
+#: checked) failed at the network level (DNS, refused, timeout): no strikes for anyone, a warning.
+OFFLINE_MIN_HOSTS = 5
+OFFLINE_SHARE = 0.5
+#: Sources whose settlement is written per transaction; SIGTERM stops a settlement between two.
+SETTLE_BATCH = 5000
 #: This many cited URLs of one host redirected to one target: a soft 404.
 SOFT404_SHARED_REDIRECTS = 3
 #: A page this similar (token Jaccard) to the host's random-sibling page is a soft 404.
