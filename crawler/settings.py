@@ -43,6 +43,9 @@ MAX_LINKS_PER_PAGE = 1000
 MAX_SOURCES_PER_EVENT = 100
 #: Seconds a run or check waits for another writer of the same database before giving up.
 LOCK_TIMEOUT = 10
+#: The scheduler stops a job still running after this many seconds (a hung sync), records it
+#: as timed-out and goes on (``schedule --job-timeout``).
+JOB_TIMEOUT = 6 * 3600
 
 # -- Wikipedia's Current Events Portal (crawler.spiders.portal) --------------
 
