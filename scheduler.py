@@ -19,7 +19,15 @@ built the way it is:
   last run of each kind in ``sync_runs``: if a run came due while the
   scheduler was down (or none ever ran), one runs at start.
 * **A failing job** (a non-zero exit) is logged with its log file and tried
-  again at its next tick; the scheduler keeps running.
+  again at its next tick; the scheduler keeps running.  A job **refused by the
+  writer lock** (exit 75: another process writes the mirror) is logged and
+  recorded as ``skipped``, not as a failure.
+* **A job that hangs** is stopped after ``--job-timeout`` (the ``JOB_TIMEOUT``
+  setting, 6 hours by default): SIGTERM, then SIGKILL after ``--grace``
+  seconds; it is logged and recorded as ``timed-out``, and the schedule goes on.
+* **Every job's outcome** (finished, failed, skipped, timed-out, stopped) is
+  logged and appended as one JSON line to ``jobs.jsonl`` in the log folder,
+  with its exit code, times and log file.
 * **SIGTERM / SIGINT** stop the schedule, pass SIGTERM to a running child
   (which ends its crawl cleanly and marks the run ``interrupted``), wait
   ``--grace`` seconds, kill it if it is still there (the database stays
@@ -29,7 +37,9 @@ built the way it is:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
+import os
 import re
 import signal
 import sqlite3
@@ -40,6 +50,8 @@ from pathlib import Path
 
 import click
 
+from crawler import settings as project_defaults  # plain constants: no Scrapy loads
+
 # APScheduler and sqlite-utils (under pipeline.schema) load inside the functions that use
 # them: ``python -m crawler --help`` lists this command and should not pay for them.
 
@@ -47,6 +59,8 @@ log = logging.getLogger("scheduler")
 
 DEFAULT_SYNC_EVERY = "2h"  # the site changes every few hours
 DEFAULT_CHECK_LINKS_CRON = "0 3 * * *"  # nightly, when sources see the least traffic
+EXIT_LOCKED = 75  # a job's exit when another process holds the mirror's writer lock
+JOBS_RECORD = "jobs.jsonl"
 UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days"}
 
 
@@ -102,10 +116,17 @@ def last_started(db_path: str, kind: str) -> dt.datetime | None:
 
 
 class JobRunner:
-    """Runs one job at a time, each as a child process with its own log file."""
+    """Runs one job at a time, each as a child process with its own log file.
 
-    def __init__(self, log_dir: Path):
+    A job still running after ``timeout`` seconds is stopped (SIGTERM, then
+    SIGKILL after ``grace``); each job's outcome is logged and appended to
+    ``jobs.jsonl`` in ``log_dir``.
+    """
+
+    def __init__(self, log_dir: Path, timeout: float | None = None, grace: float = 60.0):
         self.log_dir = log_dir
+        self.timeout = timeout
+        self.grace = grace
         self.busy = threading.Lock()
         self.current: tuple[str, subprocess.Popen] | None = None
         self.stopping = threading.Event()
@@ -128,8 +149,9 @@ class JobRunner:
 
     def _run(self, name: str, argv: list[str]) -> None:
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        path = self.log_dir / f"{name}-{stamp}.log"
+        started = dt.datetime.now(dt.UTC)
+        path = self.log_dir / f"{name}-{started.strftime('%Y%m%dT%H%M%S%fZ')}.log"
+        timed_out = False
         with path.open("wb") as output:
             # Its own session: a Ctrl-C at the terminal reaches the scheduler, which decides.
             child = subprocess.Popen(argv, stdout=output, stderr=subprocess.STDOUT, start_new_session=True)
@@ -137,15 +159,79 @@ class JobRunner:
             log.info("%s started (pid %d); output: %s", name, child.pid, path)
             if self.stopping.is_set():  # the stop came while the child was starting
                 child.send_signal(signal.SIGTERM)
-            code = child.wait()
-        if code == 0:
+            try:
+                code = child.wait(self.timeout)
+            except subprocess.TimeoutExpired:
+                timed_out = True
+                log.error(
+                    "%s still running after %s (--job-timeout): stopping it; see %s",
+                    name,
+                    _duration(self.timeout),
+                    path,
+                )
+                code = self._end(name, child)
+        if timed_out:
+            outcome = "timed-out"
+            log.error(
+                "%s timed out: killed after %s (exit %d); recorded as timed-out; trying again at its"
+                " next tick; output: %s",
+                name,
+                _duration(self.timeout),
+                code,
+                path,
+            )
+        elif code == 0:
+            outcome = "finished"
             log.info("%s finished; output: %s", name, path)
         elif self.stopping.is_set():
+            outcome = "stopped"
             log.info(
                 "%s stopped by shutdown (exit %d); the next run resumes it; output: %s", name, code, path
             )
+        elif code == EXIT_LOCKED:
+            outcome = "skipped"
+            log.warning(
+                "%s skipped: another process is writing the mirror (exit %d); it runs at its next tick;"
+                " output: %s",
+                name,
+                code,
+                path,
+            )
         else:
+            outcome = "failed"
             log.error("%s failed with exit code %d; see %s; trying again at its next tick", name, code, path)
+        self._record(name, outcome, code, started, path)
+
+    def _end(self, name: str, child: subprocess.Popen) -> int:
+        """Ask the child to stop; kill it (and anything it started) after the grace period."""
+        child.send_signal(signal.SIGTERM)
+        try:
+            return child.wait(self.grace)
+        except subprocess.TimeoutExpired:
+            log.warning("%s did not stop within %gs; killing it", name, self.grace)
+            try:
+                os.killpg(child.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            return child.wait()
+
+    def _record(self, name: str, outcome: str, code: int, started: dt.datetime, path: Path) -> None:
+        """One JSON line per job in ``jobs.jsonl``: what ran, how it ended, where its output is."""
+        finished = dt.datetime.now(dt.UTC)
+        record = {
+            "job": name,
+            "outcome": outcome,
+            "exit_code": code,
+            "started_at": started.isoformat(timespec="seconds"),
+            "finished_at": finished.isoformat(timespec="seconds"),
+            "seconds": round((finished - started).total_seconds(), 1),
+            "log": str(path),
+        }
+        try:
+            with (self.log_dir / JOBS_RECORD).open("a", encoding="utf-8") as jobs:
+                jobs.write(json.dumps(record) + "\n")
+        except OSError as exc:
+            log.error("cannot record the outcome of %s in %s: %s", name, self.log_dir / JOBS_RECORD, exc)
 
     def stop(self, grace: float) -> None:
         """Stop taking jobs; ask a running child to finish, and kill it after ``grace`` seconds."""
@@ -164,6 +250,34 @@ class JobRunner:
             child.wait()
 
 
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "ever"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"
+
+
+def job_timeout_seconds(option: str | None, overrides) -> float:
+    """``--job-timeout``, else ``-s JOB_TIMEOUT=seconds``, else the setting's default."""
+    if option:
+        try:
+            return parse_every(option).total_seconds()
+        except ValueError as exc:
+            raise click.BadParameter(str(exc), param_hint="--job-timeout") from None
+    value = dict(pair.split("=", 1) for pair in overrides).get("JOB_TIMEOUT", project_defaults.JOB_TIMEOUT)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise click.BadParameter(
+            f"JOB_TIMEOUT must be a number of seconds above 0, not {value!r}", param_hint="-s"
+        )
+    return seconds
+
+
 def job_commands(db, start_urls, site_root, overrides) -> dict[str, list[str]]:
     base = [sys.executable, "-m", "crawler"]
     settings = [arg for pair in overrides for arg in ("-s", pair)]
@@ -178,7 +292,7 @@ def job_commands(db, start_urls, site_root, overrides) -> dict[str, list[str]]:
     return {"sync": sync, "check-links": check}
 
 
-@click.command()
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_path", default="mirror.db", show_default=True, metavar="PATH", help="SQLite file.")
 @click.option("--start-url", "start_urls", multiple=True, metavar="URL", help="As for run (repeatable).")
 @click.option("--site-root", metavar="URL", help="As for run.")
@@ -199,6 +313,12 @@ def job_commands(db, start_urls, site_root, overrides) -> dict[str, list[str]]:
 @click.option(
     "--grace", default=60.0, show_default=True, help="Seconds a stopping job gets before it is killed."
 )
+@click.option(
+    "--job-timeout",
+    metavar="INTERVAL",
+    help="Stop a job still running after this long (90s/30m/6h/1d), record it, go on."
+    f" [default: the JOB_TIMEOUT setting, {_duration(float(project_defaults.JOB_TIMEOUT))}]",
+)
 @click.option("-s", "--set", "overrides", multiple=True, metavar="NAME=VALUE", help="Setting for every job.")
 def schedule(
     db_path,
@@ -210,6 +330,7 @@ def schedule(
     check_links_every,
     log_dir,
     grace,
+    job_timeout,
     overrides,
 ):
     """Run the sync and the link check on schedules until SIGTERM or Ctrl-C."""
@@ -226,7 +347,8 @@ def schedule(
     for pair in overrides:
         if "=" not in pair:
             raise click.BadParameter(f"expected NAME=VALUE, got {pair!r}", param_hint="-s")
-    runner = JobRunner(log_dir or Path(db_path).resolve().parent / "logs")
+    timeout = job_timeout_seconds(job_timeout, overrides)
+    runner = JobRunner(log_dir or Path(db_path).resolve().parent / "logs", timeout=timeout, grace=grace)
     commands = job_commands(db_path, start_urls, site_root, overrides)
     scheduler = BackgroundScheduler(
         timezone=dt.UTC, job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None}

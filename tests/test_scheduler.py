@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from conftest import read_count
+from conftest import ROOT, read_count
 
+from crawler.lock import writer_lock
 from crawler.loopback.site import SiteServer
 from crawler.testing.sitegen import generate
-from scheduler import make_trigger, missed, parse_every
+from pipeline.schema import open_database
+from scheduler import JobRunner, make_trigger, missed, parse_every
 
 UTC = dt.UTC
 
@@ -99,3 +105,84 @@ def test_the_scheduler_runs_jobs_without_overlap_survives_failure_and_stops_on_s
         assert finished is not None and started >= finished, runs  # never two at once
     assert len(list(logs.glob("sync-*.log"))) >= 3  # the failure and the two finished syncs
     assert read_count(db, "SELECT count(*) FROM events") == site.events
+
+
+def test_scheduler_py_accepts_dash_h():
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scheduler.py"), "-h"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "--job-timeout" in proc.stdout and "Traceback" not in proc.stderr
+
+
+def jobs(logs) -> list[dict]:
+    return [json.loads(line) for line in (logs / "jobs.jsonl").read_text().splitlines()]
+
+
+def test_a_hung_job_is_killed_after_the_timeout_and_recorded(tmp_path, caplog):
+    logs = tmp_path / "logs"
+    runner = JobRunner(logs, timeout=1, grace=1)
+    hang = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(120)"
+    started = time.monotonic()
+    with caplog.at_level(logging.INFO, logger="scheduler"):
+        runner("sync", [sys.executable, "-c", hang])
+    assert time.monotonic() - started < 30
+    [record] = jobs(logs)
+    assert record["job"] == "sync" and record["outcome"] == "timed-out"
+    assert record["exit_code"] == -signal.SIGKILL  # it ignored SIGTERM: killed after the grace
+    assert "sync timed out: killed after 1s" in caplog.text and "recorded as timed-out" in caplog.text
+    runner("sync", [sys.executable, "-c", "pass"])  # the schedule goes on
+    assert [r["outcome"] for r in jobs(logs)] == ["timed-out", "finished"]
+
+
+def test_a_job_refused_by_the_writer_lock_is_recorded_as_skipped(tmp_path, caplog):
+    db = tmp_path / "mirror.db"
+    open_database(str(db)).close()
+    logs = tmp_path / "logs"
+    argv = [sys.executable, "-m", "crawler", "check-links", "--db", str(db), "-s", "LOCK_TIMEOUT=0.2"]
+    with writer_lock(str(db), 1, "another sync"), caplog.at_level(logging.INFO, logger="scheduler"):
+        JobRunner(logs)("check-links", argv)
+    [record] = jobs(logs)
+    assert (record["outcome"], record["exit_code"]) == ("skipped", 75)
+    assert "check-links skipped: another process is writing the mirror" in caplog.text
+    assert "failed" not in caplog.text
+    assert "another sync" in Path(record["log"]).read_text()  # the job's own line says who holds it
+
+
+def test_the_scheduler_stops_a_hung_sync_and_goes_on(tmp_path):
+    """A start URL whose server accepts the connection and never answers: the sync hangs."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # connections complete in the kernel's backlog; nothing ever reads them
+    port = silent.getsockname()[1]
+    db, logs = tmp_path / "mirror.db", tmp_path / "logs"
+    cmd = [sys.executable, "-m", "crawler", "schedule", "--db", str(db), "--log-dir", str(logs)]
+    cmd += [
+        "--start-url",
+        f"http://127.0.0.1:{port}/index.md",
+        "--sync-every",
+        "1h",
+        "--check-links-every",
+        "1d",
+    ]
+    cmd += ["--job-timeout", "12s", "--grace", "2", "-s", "DOWNLOAD_TIMEOUT=600", "-s", "RETRY_TIMES=0"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            record = logs / "jobs.jsonl"
+            if record.exists() and len(record.read_text().splitlines()) >= 2:
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, log = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        silent.close()
+    assert proc.returncode == 0, log
+    outcomes = [(r["job"], r["outcome"]) for r in jobs(logs)]
+    assert outcomes[0] == ("sync", "timed-out"), log
+    assert ("check-links", "finished") in outcomes, log  # the schedule went on after it
+    assert "sync still running after 12s (--job-timeout): stopping it" in log
+    assert "sync timed out: killed after 12s" in log
