@@ -7,18 +7,26 @@ It composes the parts of the check run (:class:`crawler.spiders.sources.SourceCh
   what the source says (:mod:`pipeline.source_texts`); each :class:`ProbeItem` is kept
   in ``hosts``;
 * when the check spider closes with reason ``finished``, the pipeline settles the run
-  (:mod:`pipeline.settle`: shared redirect targets, host outages, liveness) in one
-  transaction.  The spider never asks for this: it only yields items, and data flows
-  one way.  An interrupted run is not settled (its checks are kept, its liveness does
-  not move), as before.  A settled run sets the ``mirror/settled`` stat, on which
-  :mod:`crawler.runner` starts the archive lookups (:mod:`pipeline.archive`), a crawl
-  of their own that reads what the settlement wrote;
-* the run's row gets the checks' count and duration (:mod:`pipeline.run_phase`).
+  (:mod:`pipeline.settle`: shared redirect targets, host outages, an offline run,
+  liveness) in committed batches of ``SETTLE_BATCH`` sources.  The spider never asks
+  for this: it only yields items, and data flows one way.  An interrupted run is not
+  settled (its checks are kept, its liveness does not move), as before.  SIGTERM or
+  SIGINT during the settlement stops it after the current batch: the run is then
+  ``interrupted`` and the sources not reached stay due.  A run settled to the end sets
+  the ``mirror/settled`` stat, on which :mod:`crawler.runner` starts the archive
+  lookups (:mod:`pipeline.archive`), a crawl of their own that reads what the
+  settlement wrote;
+* an offline run (most hosts failed at the network level) strikes nothing, warns, and
+  sets ``sync_runs.offline``;
+* the run's row gets the checks' count and duration (:mod:`pipeline.run_phase`); the
+  checks of a ``run`` (whose site crawl closed the row) keep it ``running`` until they
+  end, so that a process killed meanwhile leaves a row the next run marks ``abandoned``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import time
 
 from scrapy import signals
@@ -26,11 +34,13 @@ from scrapy import signals
 from crawler.items import CheckItem, ProbeItem
 from pipeline.check_classify import HostProbes, judge
 from pipeline.clock import Clock
-from pipeline.run_phase import close_phase
+from pipeline.run_phase import close_phase, open_phase
 from pipeline.runs import start_run
 from pipeline.schema import open_database
-from pipeline.settle import Rules, settle_run
+from pipeline.settle import Rules, settle_run, stop_on_signals
 from pipeline.source_texts import keep
+
+logger = logging.getLogger(__name__)
 
 
 class SourceCheckPipeline:
@@ -44,6 +54,9 @@ class SourceCheckPipeline:
         run_id = crawler.spider.run_id
         self.own_run = run_id is None
         self.run_id = run_id or start_run(self.db, self.clock, kind="check-links")
+        # A run's checks: its row is ours again until they end (killed meanwhile, it is abandoned).
+        self.reopened = None if self.own_run else open_phase(self.db, self.run_id)
+        self.settle_batch = settings.getint("SETTLE_BATCH", 5000)
         self.probes = HostProbes(self.db, self.clock)
         self.retry_after: dict[int, dt.timedelta] = {}
         self.checked = 0
@@ -95,9 +108,36 @@ class SourceCheckPipeline:
 
     def spider_closed(self, spider, reason):
         """Settle a finished run, then close the run's row: its own (check-links), or the sync's."""
+        fields = {"sources_checked": self.checked}
         if reason == "finished":
-            settle_run(self.db, self.run_id, self.clock.now(), self.rules, self.retry_after)
-            self.crawler.stats.set_value("mirror/settled", True)
+            with stop_on_signals() as asked_to_stop:
+                settlement = settle_run(
+                    self.db,
+                    self.run_id,
+                    self.clock.now(),
+                    self.rules,
+                    self.retry_after,
+                    batch=self.settle_batch,
+                    stop=asked_to_stop,
+                )
+            fields["offline"] = int(settlement.offline)
+            if settlement.offline:
+                logger.warning(
+                    "offline run: %s; this machine's network, not the web, is failing:"
+                    " no source was struck, and they are checked again in %s",
+                    settlement.network.describe(),
+                    self.rules.policy.retry_later,
+                )
+            if settlement.stopped:
+                reason = "shutdown"
+                logger.warning(
+                    "stopped while settling the checks: %d of %d checked sources settled;"
+                    " the others stay due",
+                    settlement.settled,
+                    len(settlement.liveness),
+                )
+            else:
+                self.crawler.stats.set_value("mirror/settled", True)
         close_phase(
             self.db,
             self.crawler.stats,
@@ -106,6 +146,7 @@ class SourceCheckPipeline:
             time.monotonic() - self.started,
             self.clock.iso(),
             owns_status=self.own_run,
-            sources_checked=self.checked,
+            reopened=self.reopened,
+            **fields,
         )
         self.db.close()

@@ -4,21 +4,48 @@
 crawls in one process, all on one ``sync_runs`` row.  ``check-links`` is the last two, on
 a row of its own that the check phase opens.  Each phase adds its duration, dates the
 row's end and, when it did not finish, says why (the runner then starts no further
-phase).  The phase's crawl stats get the row and the sources by status
-(``mirror/run``, ``mirror/source_status``): :mod:`crawler.runner` reports them from the
-last phase that ran.
+phase).  A phase that joins a run the site crawl already closed (``run``'s source checks)
+opens it again (:func:`open_phase`: ``running`` until the phase closes it), so that a
+process killed during the checks leaves a row the next run marks ``abandoned``.  The
+phase's crawl stats get the row and the sources by status (``mirror/run``,
+``mirror/source_status``): :mod:`crawler.runner` reports them from the last phase that ran.
 """
 
 from __future__ import annotations
 
-from pipeline.runs import run_status
+from pipeline.runs import CHECKING, run_status
 
 
-def close_phase(db, stats, run_id: int, reason: str, elapsed: float, now: str, owns_status: bool, **fields):
-    """Write ``fields``, the end and the added duration; the status when it is this phase's to say."""
+def open_phase(db, run_id: int) -> tuple[str, str] | None:
+    """Mark a closed run ``running`` again for this phase; return the status and reason it had."""
+    row = db.execute("SELECT status, finish_reason FROM sync_runs WHERE id = ?", [run_id]).fetchone()
+    if row is None:
+        return None
+    with db.atomic():
+        db.execute(
+            "UPDATE sync_runs SET status = 'running', finish_reason = ? WHERE id = ?", [CHECKING, run_id]
+        )
+    return row[0], row[1]
+
+
+def close_phase(
+    db,
+    stats,
+    run_id: int,
+    reason: str,
+    elapsed: float,
+    now: str,
+    owns_status: bool,
+    reopened: tuple[str, str] | None = None,
+    **fields,
+):
+    """Write ``fields``, the end and the added duration; the status when it is this phase's to say
+    (``reopened``: what :func:`open_phase` found, given back when this phase finished)."""
     fields["finished_at"] = now
     if owns_status or reason != "finished":
         fields.update(status=run_status(reason), finish_reason=reason)
+    elif reopened is not None:
+        fields.update(status=reopened[0], finish_reason=reopened[1])
     with db.atomic():
         db["sync_runs"].update(run_id, fields)
         # The row already holds the earlier phases' durations: add this one's.

@@ -14,12 +14,18 @@ import sqlite_utils
 
 from pipeline.clock import Clock
 
+#: ``finish_reason`` of a ``run`` whose site crawl finished while its source checks go on
+#: (:func:`pipeline.run_phase.open_phase`): its ``status`` is ``running`` again meanwhile.
+CHECKING = "checking sources"
+
 
 def start_run(db: sqlite_utils.Database, clock: Clock, **fields) -> int:
-    """Open a ``sync_runs`` row; a row still "running" was left by a killed process."""
+    """Open a ``sync_runs`` row; a row still "running" was left by a killed process (the writer
+    lock lets one process write at a time), also when it died during a later phase."""
     with db.atomic():
         db.execute(
-            "UPDATE sync_runs SET status = 'abandoned', finish_reason = 'process died'"
+            "UPDATE sync_runs SET status = 'abandoned', finish_reason = CASE finish_reason"
+            f" WHEN '{CHECKING}' THEN 'process died during the source checks' ELSE 'process died' END"
             " WHERE status = 'running'"
         )
         return db["sync_runs"].insert({"started_at": clock.iso(), "status": "running", **fields}).last_pk

@@ -27,6 +27,8 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "events_unchanged": int,
             "errors": int,
             "sources_checked": int,
+            # 1: most hosts failed at the network level, nothing was struck (pipeline.settle.network_of)
+            "offline": int,
             # what the sync cost (issue 4): what it asked, what came back, what it skipped
             "full": int,
             "requests": int,

@@ -326,7 +326,7 @@ def test_settle_run_writes_in_batches_and_stops_between_two(tmp_path):
     run_id = build_mirror(path, 2000)
     db = open_database(str(path))
     asked = []
-    stop = lambda: (asked.append(settled_count(path)) or len(asked) > 3)  # noqa: E731
+    stop = lambda: asked.append(settled_count(path)) or len(asked) > 3  # noqa: E731
     settled = settle_run(db, run_id, NOW, Rules(), batch=300, stop=stop)
     assert settled.stopped and settled.settled == 900
     assert asked == [0, 300, 600, 900]  # each batch was committed before the next was begun
@@ -351,7 +351,8 @@ from pipeline.settle import Rules, settle_run, stop_on_signals
 db = open_database({path!r})
 with stop_on_signals() as stop:
     print("settling", flush=True)
-    settled = settle_run(db, {run_id}, dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC), Rules(), batch=500, stop=stop)
+    now = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
+    settled = settle_run(db, {run_id}, now, Rules(), batch=500, stop=stop)
 db.close()
 print(json.dumps({{"stopped": settled.stopped, "settled": settled.settled, "of": len(settled.liveness)}}))
 """

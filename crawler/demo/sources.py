@@ -12,6 +12,12 @@ tells its dead links apart.  Any other URL a page does not cite answers an hones
 404.  The Internet Archive's availability API is played too: most failing
 articles have a capture, some do not.  The answers are made up; only the URLs
 are the real ones cited by the pages.
+
+So the demo's answers say something only about the URLs the demo plays
+(:func:`plays`); a mirror may also hold real sources (the portal's, a real
+site's), and a demo answer written over one of those would be a false alarm.
+The check and archive spiders ask the demo only about what it plays, and the
+routing handler delivers only the demo's own hosts (:func:`demo_hosts`).
 """
 
 from __future__ import annotations
@@ -23,7 +29,7 @@ import json
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-from crawler.demo.bundle import SITE_DIR
+from crawler.demo.bundle import SITE_DIR, SITE_ORIGIN
 from pipeline.urls import canonical_url
 
 # (fate, share in percent); the shares add up to 100.
@@ -49,6 +55,22 @@ def cited_urls() -> frozenset[str]:
     for page in SITE_DIR.glob("news/**/*.md"):
         found.update(canonical_url(url) for url in SOURCE_LINK.findall(page.read_text(encoding="utf-8")))
     return frozenset(found)
+
+
+@functools.cache
+def demo_hosts() -> frozenset[str]:
+    """The hosts the demo server plays: the demo site's, the cited articles', the archive's."""
+    hosts = {urlsplit(url).netloc.lower() for url in cited_urls()}
+    hosts.update(urlsplit(origin).netloc.lower() for origin in (SITE_ORIGIN, ARCHIVE_ORIGIN))
+    return frozenset(hosts)
+
+
+def plays(url: str) -> bool:
+    """Is ``url`` one of the cited articles the demo server plays?  (No other source is its to answer.)"""
+    try:
+        return canonical_url(url) in cited_urls()
+    except ValueError:  # not a URL the demo pages could cite
+        return False
 
 
 def fate_of(url: str) -> str:

@@ -11,7 +11,9 @@ the earliest event citing it, and yields each answer as an :class:`ArchiveItem` 
 The archive is one host, asked with the source checks' politeness
 (:func:`crawler.spiders.sources.polite_per_host`); its API is not a page, so
 robots.txt is not asked, and its host is allowed even when private (a local
-stand-in for the archive, as in the tests).
+stand-in for the archive, as in the tests).  In demo mode the demo server plays the
+archive, so only the sources it plays are looked up: its made-up captures are not
+written on a real source.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from scrapy import Request, Spider
 
 from crawler.failures import error_kind
 from crawler.items import ArchiveItem
-from crawler.spiders.sources import polite_per_host
+from crawler.spiders.sources import demo_plays, polite_per_host
 from pipeline.source_frontier import SourceFrontier
 
 
@@ -54,6 +56,9 @@ class ArchiveSpider(Spider):
     async def start(self):
         with SourceFrontier.from_settings(self.settings) as frontier:
             lookups = frontier.archive_lookups()
+        keep = demo_plays(self.settings)
+        if keep is not None:
+            lookups = [lookup for lookup in lookups if keep(lookup.url)]
         api = self.settings.get("WAYBACK_API_URL")
         for lookup in lookups:
             query = urlencode({"url": lookup.url, "timestamp": lookup.timestamp})

@@ -17,6 +17,13 @@ lookups): ``SOURCE_CONCURRENCY_PER_HOST`` requests in flight, ``SOURCE_DELAY``
 seconds apart, ``Retry-After`` honoured and back-off on 429 and 5xx
 (:class:`crawler.middlewares.HostBackoffMiddleware`).  Only transient failures
 are retried within a run.
+
+In demo mode (``check-links --demo``, ``run`` on the bundled demo: ``DEMO_SERVER`` is
+set) only the sources the demo server plays are checked
+(:func:`crawler.demo.sources.plays`); any other source of the mirror (a real site's, the
+portal's) is left as it is, still due for a real ``check-links``.  Checking it for
+real would mean the network from a command meant to run offline, without the
+private-address guard and the politeness that demo mode turns off.
 """
 
 from __future__ import annotations
@@ -56,6 +63,15 @@ def polite_per_host(settings, priority="spider") -> None:
     settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=priority)
 
 
+def demo_plays(settings):
+    """In demo mode, the test of a source URL the demo server answers for; otherwise None."""
+    if not settings.get("DEMO_SERVER"):
+        return None
+    from crawler.demo.sources import plays  # the demo's cited URLs: read only in demo mode
+
+    return plays
+
+
 class SourceCheckSpider(Spider):
     name = "sources"
 
@@ -78,9 +94,19 @@ class SourceCheckSpider(Spider):
 
     async def start(self):
         # Read after the pipeline opened (and, for a new mirror, created) the database.
+        keep = demo_plays(self.settings)
         with SourceFrontier.from_settings(self.settings) as frontier:
-            due = frontier.due_sources(self.check_all, self.only_unchecked, self.limit)
+            due = frontier.due_sources(self.check_all, self.only_unchecked, self.limit, keep)
             to_probe = frontier.hosts_to_probe(due)
+            if keep is not None:
+                left = len(frontier.due_sources(self.check_all, self.only_unchecked, 0)) - len(due)
+                if left and not self.limit:
+                    self.logger.warning(
+                        "demo: %d sources the demo does not play were not checked (a real check-links"
+                        " checks them)",
+                        left,
+                    )
+                self.crawler.stats.set_value("mirror/sources_not_played", left)
         for source_id, url in due:
             host = urlsplit(url).netloc.lower()
             if host in to_probe:
