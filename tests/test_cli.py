@@ -301,3 +301,64 @@ def test_progress_line_on_a_terminal(tmp_path):
     assert proc.returncode == 0
     assert "\r\x1b[Kpages " in screen and " · queue " in screen
     assert "progress:" not in screen
+
+
+def test_a_run_stopped_during_its_source_checks_prints_a_summary_that_agrees_with_itself(tmp_path):
+    """Today: "55 checked; by status: 108 unchecked" (the checks were kept, their verdicts not settled)."""
+    err = (tmp_path / "err.txt").open("w+")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "crawler",
+            "run",
+            "-s",
+            "PROGRESS_INTERVAL=0.1",
+            "-s",
+            "CONCURRENT_REQUESTS=1",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=err,
+        text=True,
+        cwd=tmp_path,
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)
+        if "sources checked" in (tmp_path / "err.txt").read_text().replace("sources checked 0 ", ""):
+            break
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    err.close()
+    assert proc.returncode == 130, (tmp_path / "err.txt").read_text()
+    lines = out.splitlines()
+    checked = next(line for line in lines if line.startswith("  sources:"))
+    assert "checked before the stop, not settled" in checked and "stay due" in checked, out
+    statuses = next(line for line in lines if line.startswith("  sources by status"))
+    assert statuses.startswith("  sources by status, as before the checks: ") and "unchecked" in statuses
+    assert "; by status:" not in out  # the old line, which set a count of checks beside no status
+
+
+def test_summaries_of_stopped_and_settled_check_runs():
+    from crawler.commands.summaries import check_summary, run_summary
+
+    run = {
+        "status": "interrupted",
+        "finish_reason": "shutdown",
+        "pages_fetched": 79,
+        "db": "mirror.db",
+        "seconds": 9.0,
+        "events_new": 75,
+        "events_changed": 0,
+        "events_unchanged": 0,
+        "errors": 0,
+        "start_urls": ["https://thecontext.net/"],
+        "sources_checked": 55,
+        "sources_by_status": {"unchecked": 108},
+    }
+    assert "55 checked before the stop, not settled" in run_summary(run)
+    assert "as before the checks: 108 unchecked" in run_summary(run)
+    assert "55 checked before the stop" not in run_summary({**run, "status": "finished"})
+    assert "not settled" in check_summary(run) and "not settled" not in check_summary(
+        {**run, "status": "finished"}
+    )

@@ -22,7 +22,7 @@ from crawler.commands.crawl_settings import (
     sole_writer,
 )
 from crawler.commands.options import existing_mirror, fail, http_urls, job_options
-from crawler.commands.summaries import check_summary, print_summary, run_summary
+from crawler.commands.summaries import check_summary, checks_unsettled, print_summary, run_summary
 
 
 @click.command()
@@ -143,6 +143,8 @@ def run(
         "demo": bool(demo),
     }
     summary["start_urls"] = json.loads(summary["start_urls"])
+    if summary.get("sources_checked") is not None:
+        summary["sources_settled"] = not checks_unsettled(summary)
     print_summary(summary, as_json, run_summary)
 
 
@@ -177,4 +179,5 @@ def check_links(check_all, limit, demo, db_path, now, allow_private, as_json, ov
         "seconds": round(time.monotonic() - started, 2),
         "sources_by_status": result.source_status,
     }
+    summary["sources_settled"] = not checks_unsettled(summary)
     print_summary(summary, as_json, check_summary)

@@ -24,6 +24,14 @@ def _statuses(counts: dict[str, int]) -> str:
     return ", ".join(f"{n} {status}" for status, n in counts.items()) or "none"
 
 
+def checks_unsettled(s: dict) -> bool:
+    """Did the run check sources and then stop before settling them (their statuses did not move)?"""
+    return s.get("sources_checked") is not None and s["status"] == "interrupted"
+
+
+UNSETTLED = "not settled: an interrupted run moves no status for them, and they stay due"
+
+
 def run_summary(s: dict) -> str:
     if s.get("demo"):
         where = (
@@ -43,7 +51,10 @@ def run_summary(s: dict) -> str:
         lines.append(f"  pages not usable: {reasons}")
         query = "select url, error from pages where error is not null"
         lines.append(f'  (listed in the pages table: sqlite3 {s["db"]} "{query}")')
-    if s.get("sources_checked") is not None:
+    if checks_unsettled(s):
+        lines.append(f"  sources: {s['sources_checked']} checked before the stop, {UNSETTLED}")
+        lines.append(f"  sources by status, as before the checks: {_statuses(s['sources_by_status'])}")
+    elif s.get("sources_checked") is not None:
         lines.append(
             f"  sources: {s['sources_checked']} checked; by status: {_statuses(s['sources_by_status'])}"
         )
@@ -51,8 +62,13 @@ def run_summary(s: dict) -> str:
 
 
 def check_summary(s: dict) -> str:
-    return (
+    first = (
         f"Checked {s['sources_checked']} sources in {s['db']} in {s['seconds']:.1f}s"
-        f" ({s['status']}: {s['finish_reason']}).\n"
-        f"  sources by status: {_statuses(s['sources_by_status'])}"
+        f" ({s['status']}: {s['finish_reason']})."
     )
+    if checks_unsettled(s):
+        return (
+            f"{first}\n  the {s['sources_checked']} checks are kept, {UNSETTLED}\n"
+            f"  sources by status, as before the checks: {_statuses(s['sources_by_status'])}"
+        )
+    return f"{first}\n  sources by status: {_statuses(s['sources_by_status'])}"
