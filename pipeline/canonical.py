@@ -12,8 +12,8 @@ new slug); each keeps its own content in ``event_urls.snapshot``.  The
 
 The row's content (and its ``event_sources``, ``related_events`` and
 ``event_contexts``) is rewritten only when the chosen content differs; the
-content it replaces, when an earlier run wrote it, is kept in
-``event_versions`` first.
+content it replaces, when an earlier run that finished wrote it, is kept in
+``event_versions`` first (content a killed run showed was provisional).
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ class Canonical:
     def __init__(self, run: SyncRun):
         self.run = run
         self.db = run.db
+        self._finished: dict[int | None, bool] = {}  # run id -> did it finish (fixed once it ended)
 
     def elect(self, event_id: str, now: str, overwritten: dict[str, str | None] | None = None) -> None:
         """Show the canonical variant's content on the event row.
@@ -56,8 +57,8 @@ class Canonical:
         if url == cur_url and content_hash == cur_hash:
             self.db.execute("UPDATE events SET last_seen = ? WHERE id = ?", [now, event_id])
             return
-        if cur_hash is not None and cur_run != self.run.id:
-            # Content from an earlier run is about to change: keep it.
+        if cur_hash is not None and cur_run != self.run.id and (url == cur_url or self._settled(cur_run)):
+            # Content an earlier run showed is about to change: keep it (see _settled).
             if overwritten and cur_url in overwritten:
                 previous = overwritten[cur_url]
             else:
@@ -74,6 +75,22 @@ class Canonical:
             )
             self.run.tally.changed.add(event_id)
         self._show(event_id, event_from_snapshot(snapshot), content_hash, now)
+
+    def _settled(self, run_id: int | None) -> bool:
+        """Did the run that wrote the row's content finish?
+
+        A run that was killed or stopped may have shown a variant only because
+        the page that would have outvoted it (its day listing) was not fetched
+        yet.  Electing another variant over that provisional choice is
+        finishing the crawl, not a change upstream, so it leaves no version (the
+        variant keeps its own snapshot in ``event_urls``): a resumed crawl ends
+        with the same history as an uninterrupted one.  A URL whose own content
+        changed is always a version, whichever run showed it.
+        """
+        if run_id not in self._finished:
+            row = self.db.execute("SELECT status FROM sync_runs WHERE id = ?", [run_id]).fetchone()
+            self._finished[run_id] = row is None or row[0] == "finished"
+        return self._finished[run_id]
 
     def _show(self, event_id: str, event: Event, content_hash: str, now: str) -> None:
         """Write a variant's content on the event row and its child tables."""

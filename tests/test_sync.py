@@ -56,6 +56,8 @@ def content(mirror) -> dict:
         "days": "SELECT date, url, event_count, previous_url FROM days ORDER BY date",
         "day_events": "SELECT date, position, url, event_id FROM day_events ORDER BY 1, 2",
         "pages": "SELECT url, kind, http_status, content_hash FROM pages ORDER BY url",
+        # History is what the site changed, never an artefact of where a crawl was stopped.
+        "event_versions": "SELECT event_id, url, content_hash FROM event_versions ORDER BY 1, 2, 3",
     }
     return {name: mirror.query(sql) for name, sql in queries.items()}
 
