@@ -65,9 +65,12 @@ SPIDERS = {"thecontext": EventSiteSpider, "wikipedia": PortalSpider}
 
 
 def _then_archive(process: AsyncCrawlerProcess, checks, crawlers: list) -> None:
-    """After a check run the pipeline settled, look its failing and dead sources up in the archive."""
+    """After a check run the pipeline settled, look its failing and dead sources up in the archive.
+
+    Not after an offline run: the archive is out of reach too, and a failed lookup would put
+    the next one off by ARCHIVE_RECHECK_DAYS."""
     run = checks.stats.get_value("mirror/run")
-    if run and checks.stats.get_value("mirror/settled"):
+    if run and checks.stats.get_value("mirror/settled") and not checks.stats.get_value("mirror/offline"):
         archive = process.create_crawler(ArchiveSpider)
         crawlers.append(archive)
         process.crawl(archive, run_id=run["id"])

@@ -17,7 +17,8 @@ It composes the parts of the check run (:class:`crawler.spiders.sources.SourceCh
   lookups (:mod:`pipeline.archive`), a crawl of their own that reads what the
   settlement wrote;
 * an offline run (most hosts failed at the network level) strikes nothing, warns, and
-  sets ``sync_runs.offline``;
+  sets ``sync_runs.offline`` (and the ``mirror/offline`` stat: the runner then does not
+  ask the archive, which an offline machine cannot reach either);
 * the run's row gets the checks' count and duration (:mod:`pipeline.run_phase`); the
   checks of a ``run`` (whose site crawl closed the row) keep it ``running`` until they
   end, so that a process killed meanwhile leaves a row the next run marks ``abandoned``.
@@ -121,6 +122,7 @@ class SourceCheckPipeline:
                     stop=asked_to_stop,
                 )
             fields["offline"] = int(settlement.offline)
+            self.crawler.stats.set_value("mirror/offline", settlement.offline)
             if settlement.offline:
                 logger.warning(
                     "offline run: %s; this machine's network, not the web, is failing:"

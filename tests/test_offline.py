@@ -15,11 +15,13 @@ import datetime as dt
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import pytest
 from conftest import STALL, Mirror, SiteServer, crawler_in
 
 from crawler.testing.server import ArticleServer
@@ -80,16 +82,32 @@ def test_an_offline_run_strikes_nobody_warns_and_says_so(tmp_path):
     origins += [closed_port(f"127.0.0.{n}") for n in (7, 8, 9)]
     sources = [f"{origin}/2013/03/27/story-{k}.html" for origin in origins for k in range(2)]
     site = citing_site(tmp_path, sources)
+    archive = SiteServer(tmp_path, host="127.0.0.10")  # a stand-in for the Internet Archive
+    wayback = ["-s", f"WAYBACK_API_URL={archive.origin}/wayback/available"]
     try:
         mirror = mirror_of(tmp_path, site)
+        # One source already failing (a strike from an earlier, online run): it would be looked
+        # up in the archive after a settled run, but not after an offline one.
+        conn = sqlite3.connect(mirror.db)
+        with conn:
+            conn.execute(
+                "UPDATE sources SET status = 'failing', strikes = 1, last_strike_at = ?,"
+                " first_failed_at = ? WHERE url = ?",
+                [at(-3), at(-3), sources[0]],
+            )
+        conn.close()
         for day in (0, 3, 6):  # what, online, would be three strikes three days apart: dead
-            proc = check_links(mirror.db, "--now", at(day), *FAST)
+            proc = check_links(mirror.db, "--now", at(day), *FAST, *wayback)
             assert "offline run: 6 of 6 hosts failed at the network level (dns 3, refused 3)" in proc.stderr
             assert "no source was struck" in proc.stderr
-        rows = mirror.query("SELECT status, strikes, next_check_at FROM sources")
+        rows = {r["url"]: r for r in mirror.query("SELECT url, status, strikes, next_check_at FROM sources")}
         assert len(rows) == len(sources)
-        assert {(r["status"], r["strikes"]) for r in rows} == {("unchecked", 0)}
-        assert {r["next_check_at"] for r in rows} == {at(7)}  # tried again a day later
+        assert (rows[sources[0]]["status"], rows[sources[0]]["strikes"]) == ("failing", 1)
+        assert {(r["status"], r["strikes"]) for url, r in rows.items() if url != sources[0]} == {
+            ("unchecked", 0)
+        }
+        assert {r["next_check_at"] for r in rows.values()} == {at(7)}  # tried again a day later
+        assert archive.requests == []  # no lookup from a machine that is offline
         runs = mirror.query("SELECT kind, status, offline, sources_checked FROM sync_runs ORDER BY id")
         assert runs[0]["kind"] == "sync" and runs[0]["offline"] is None  # its sources were not checked
         assert [(r["status"], r["offline"], r["sources_checked"]) for r in runs[1:]] == [
@@ -99,6 +117,7 @@ def test_an_offline_run_strikes_nobody_warns_and_says_so(tmp_path):
         assert {(r["error"], r["outcome"]) for r in outcomes} == {("dns", "gone"), ("refused", "transient")}
     finally:
         site.close()
+        archive.close()
 
 
 def test_one_unresolvable_host_among_hosts_that_answer_is_struck(tmp_path):
@@ -154,6 +173,25 @@ def test_check_links_demo_leaves_the_mirrors_other_sources_alone(tmp_path):
     finally:
         site.close()
         real.close()
+
+
+def test_the_demo_plays_its_own_hosts_and_urls_only():
+    import asyncio
+
+    from scrapy import Request
+    from scrapy.exceptions import IgnoreRequest
+
+    from crawler.demo.routing import DemoRoutingHandler
+    from crawler.demo.sources import cited_urls, demo_hosts, plays
+
+    cited = sorted(cited_urls())[0]
+    host = cited.split("/")[2]
+    assert {"thecontext.net", "archive.org", host} <= demo_hosts()
+    assert plays(cited) and not plays(f"https://{host}/not-cited") and not plays("http://a:8O80/x")
+    handler = DemoRoutingHandler.__new__(DemoRoutingHandler)  # no reactor needed: nothing is sent
+    handler.server, handler.inner = "http://127.0.0.1:9", None
+    with pytest.raises(IgnoreRequest, match="not a host the demo plays: news.example.org"):
+        asyncio.run(handler.download_request(Request("https://news.example.org/story")))
 
 
 # -- killed during the source checks ---------------------------------------------------------------

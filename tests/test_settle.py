@@ -374,3 +374,29 @@ def test_sigterm_stops_a_settlement_after_its_current_batch(tmp_path):
     result = json.loads(out)
     assert result["stopped"] and 0 < result["settled"] < n and result["settled"] % 500 == 0
     assert settled_count(path) == result["settled"]  # what it said it wrote, all of it, nothing more
+
+
+def test_a_signal_while_settling_is_passed_on_to_the_handler_before():
+    from pipeline.settle import stop_on_signals
+
+    seen = []
+
+    def scrapys(signum, frame):  # as Scrapy's does, it installs another handler for the next signal
+        seen.append(signum)
+        signal.signal(signal.SIGTERM, kill_handler)
+
+    def kill_handler(signum, frame):
+        seen.append(-signum)
+
+    before = signal.signal(signal.SIGTERM, scrapys)
+    try:
+        with stop_on_signals() as stop:
+            assert not stop()
+            signal.raise_signal(signal.SIGTERM)
+            assert stop() and seen == [signal.SIGTERM]
+        assert signal.getsignal(signal.SIGTERM) is kill_handler  # not put back over Scrapy's
+        with stop_on_signals() as stop:
+            pass
+        assert signal.getsignal(signal.SIGTERM) is kill_handler  # restored when nothing came
+    finally:
+        signal.signal(signal.SIGTERM, before)
