@@ -20,11 +20,25 @@ every rendering the portal has used:
 * a source is an ``a[rel=nofollow].external`` inside the event, its text the
   outlet in parentheses (``(AFP via <i>Barron's</i>)``, sometimes with a
   parenthesis missing or doubled); the day's edit/history/watch links are
-  external too but carry no ``rel=nofollow`` and sit outside the events.
+  external too but carry no ``rel=nofollow`` and sit outside the events;
+* or a source is a footnote (``<sup class="reference">``, mostly 2005–2015)
+  whose link is in a references list somewhere on the page
+  (:mod:`pipeline.portal_refs`); a references list's items are not events and
+  its heading is not a category;
+* categories may be missing altogether (the oldest days): events then sit
+  directly in ``.description``.
+
+The eras of wikitext behind these (``docs/FORMAT.md``): ``{{Current events
+header|Y|MM|D}}`` with ``;Category`` lines renders a ``table.vevent`` with a
+``td.description`` and ``dl/dt`` categories; ``{{Current events|...|content=}}``
+with ``'''Category'''`` lines renders a ``div.current-events-main`` with
+``<p><b>`` categories.  ``tests/fixtures/portal/`` has a day and a monthly page
+of each.
 
 A portal event has no page of its own.  Its identity is the day page's URL
 plus a fragment made of its text key, so the same event read from a daily
-and from a monthly page has one URL, and an edit gives a new URL that the
+and from a monthly page has one URL (footnote markers, numbered per rendered
+page, are kept out of the text), and an edit gives a new URL that the
 dedupe step ties to the event (shared source, near-identical text).
 """
 
@@ -40,6 +54,7 @@ from bs4 import BeautifulSoup, Tag
 
 from pipeline.normalise import text_key
 from pipeline.parsed import DayItem, DayPage, EventPage, Link, PageError, PortalDay
+from pipeline.portal_refs import REFERENCE_HEADINGS, in_reference_lists, label, references, take_footnotes
 from pipeline.urls import SiteRoot
 
 WIKI = "https://en.wikipedia.org"
@@ -54,7 +69,6 @@ NOT_ENTITIES = re.compile(
 )
 EMPTY_PARENS = re.compile(r"\(\s*\)")
 SPACE_BEFORE_PUNCT = re.compile(r"\s+([.,;:!?])")
-OUTLET_PARENS = "()[] \u00a0"
 
 
 @dataclass(frozen=True)
@@ -101,12 +115,17 @@ def parse_portal(html: str) -> list[PortalDay]:
     Raises :class:`PageError` when the page holds no day block at all (not
     a portal page, or a rendering this parser does not know).
     """
-    return [_day(day, block) for day, block in day_blocks(html)]
+    soup = BeautifulSoup(html, "lxml")
+    notes = references(soup)  # resolved across the page: a references list may follow the days
+    return [_day(day, block, notes) for day, block in _blocks(soup)]
 
 
 def day_blocks(html: str) -> list[tuple[dt.date, Tag]]:
     """The day blocks of a page with their dates (a monthly page transcludes one per day)."""
-    soup = BeautifulSoup(html, "lxml")
+    return _blocks(BeautifulSoup(html, "lxml"))
+
+
+def _blocks(soup: BeautifulSoup) -> list[tuple[dt.date, Tag]]:
     blocks = [b for b in soup.select("div.vevent, table.vevent") if not b.find_parent(class_="vevent")]
     if not blocks:
         raise PageError("no day block (div.current-events-main.vevent or table.vevent) in the page")
@@ -131,13 +150,14 @@ def _date_of(block: Tag) -> dt.date:
     raise PageError("a day block without a readable date (span.bday)")
 
 
-def _day(day: dt.date, block: Tag) -> PortalDay:
+def _day(day: dt.date, block: Tag, notes: dict[str, list[Link]]) -> PortalDay:
     url = page_url(day_title(day))
     description = block.select_one(".description") or block
     portal_day = PortalDay(date=day.isoformat(), url=url, listing=DayPage(date=day.isoformat()))
     topic = None
+    reference_lists = in_reference_lists(description)
     for element in description.descendants:
-        if not isinstance(element, Tag):
+        if not isinstance(element, Tag) or id(element) in reference_lists:
             continue
         heading = _category(element)
         if heading is not None:
@@ -146,12 +166,17 @@ def _day(day: dt.date, block: Tag) -> PortalDay:
                 portal_day.categories.append(heading)
             continue
         if element.name == "li" and element.find("li") is None:
-            _event(element, day, topic, portal_day)
+            _event(element, day, topic, portal_day, notes)
     return portal_day
 
 
 def _category(element: Tag) -> str | None:
-    """The category a heading element names, or None if it is not one."""
+    """The category a heading element names, or None if it is not one (or heads a references list)."""
+    name = _heading(element)
+    return None if name is None or name.lower() in REFERENCE_HEADINGS else name
+
+
+def _heading(element: Tag) -> str | None:
     if element.name == "p" and element.find("b") is not None and element.find_parent("li") is None:
         text = element.get_text(" ", strip=True)
         bold = element.find("b").get_text(" ", strip=True)
@@ -185,6 +210,7 @@ def _own_text(li: Tag) -> Tag:
     copy = BeautifulSoup(str(li), "lxml").li
     for nested in copy.find_all(["ul", "ol", "dl"]):
         nested.decompose()
+    take_footnotes(copy, {})  # a story line's footnote markers are no part of its text
     return copy
 
 
@@ -200,18 +226,17 @@ def _stories(li: Tag) -> tuple[list[str], list[str]]:
     return lines, names
 
 
-def _outlet(link: Tag) -> str:
-    """``(AFP via Barron's)`` → ``AFP via Barron's``; stray or doubled parentheses too."""
-    return " ".join(link.get_text().split()).strip(OUTLET_PARENS)
-
-
-def _event(li: Tag, day: dt.date, topic: str | None, portal_day: PortalDay) -> None:
+def _event(
+    li: Tag, day: dt.date, topic: str | None, portal_day: PortalDay, notes: dict[str, list[Link]]
+) -> None:
     copy = BeautifulSoup(str(li), "lxml").li
     sources = []
     for link in copy.find_all("a"):
         if _is_source(link):
-            sources.append(Link(title=_outlet(link), href=link.get("href") or ""))
+            sources.append(Link(title=label(link), href=link.get("href") or ""))
             link.decompose()
+    inline = {source.href for source in sources}
+    sources += [source for source in take_footnotes(copy, notes) if source.href not in inline]
     text = EMPTY_PARENS.sub("", copy.get_text())
     text = SPACE_BEFORE_PUNCT.sub(r"\1", " ".join(text.split())).strip()
     if not text:
