@@ -26,6 +26,7 @@ from __future__ import annotations
 import email.utils
 import logging
 import time
+import urllib.request
 from urllib.parse import urlsplit
 
 from scrapy import signals
@@ -58,7 +59,8 @@ class PrivateAddressMiddleware:
 
     def spider_opened(self, spider):
         self.allowed_hosts |= {h.lower() for h in getattr(spider, "allowed_private_hosts", ())}
-        self.registered = (set(self.allowed_hosts), self.allow_all)
+        # The resolver also lets the connection reach the proxies the environment names (often private).
+        self.registered = (self.allowed_hosts | proxy_hosts(self.crawler.settings), self.allow_all)
         POLICY.add(*self.registered)
 
     def spider_closed(self, spider):
@@ -85,6 +87,20 @@ class PrivateAddressMiddleware:
         if why:
             raise PrivateAddressRefused(why)
         return None
+
+
+def proxy_hosts(settings) -> set[str]:
+    """The hosts of the proxies Scrapy's HttpProxyMiddleware takes from the environment."""
+    if not settings.getbool("HTTPPROXY_ENABLED"):
+        return set()
+    hosts = set()
+    for kind, url in urllib.request.getproxies().items():
+        if kind == "no":  # no_proxy: a list of hosts, not a proxy
+            continue
+        host = urlsplit(url if "://" in url else f"http://{url}").hostname
+        if host:
+            hosts.add(host.lower())
+    return hosts
 
 
 class QuietRobotsTxtMiddleware(RobotsTxtMiddleware):

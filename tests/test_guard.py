@@ -257,6 +257,17 @@ def test_literals_reaching_the_resolver_are_checked_too(resolver):
     assert resolver.answers.calls == []
 
 
+def test_the_proxies_of_the_environment_may_be_connected_to(monkeypatch):
+    from scrapy.settings import Settings
+
+    from crawler.middlewares import proxy_hosts
+
+    monkeypatch.setenv("http_proxy", "http://10.9.8.7:3128")
+    monkeypatch.setenv("no_proxy", "localhost")
+    assert proxy_hosts(Settings({"HTTPPROXY_ENABLED": True})) == {"10.9.8.7"}
+    assert proxy_hosts(Settings({"HTTPPROXY_ENABLED": False})) == set()
+
+
 # -- real crawls --------------------------------------------------------------
 
 
