@@ -182,9 +182,16 @@ def open_read_only(path, timeout: float = 5.0) -> sqlite3.Connection:
     there no process can be writing it either, so it is opened as immutable.
     """
     path = Path(path).resolve()
-    frozen = not os.access(path.parent, os.W_OK) and not path.with_name(path.name + "-wal").exists()
-    mode = "mode=ro&immutable=1" if frozen and path.exists() else "mode=ro"
+    mode = "mode=ro&immutable=1" if frozen(path) else "mode=ro"
     return sqlite3.connect(f"file:{quote(str(path))}?{mode}", uri=True, timeout=timeout)
+
+
+def frozen(path) -> bool:
+    """Can nobody write this file now: its folder cannot be written (no journal can be made),
+    and it has no write-ahead log to be read?  Then it may be opened as immutable."""
+    path = Path(path).resolve()
+    wal = path.with_name(path.name + "-wal")
+    return path.exists() and not os.access(path.parent, os.W_OK) and not wal.exists()
 
 
 def rows_of(conn: sqlite3.Connection, sql: str, params=()) -> list[dict]:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -155,3 +158,120 @@ def test_write_metadata_next_to_the_database(aged_demo, tmp_path):
     written = yaml.safe_load((tmp_path / "metadata.yml").read_text())
     assert "news" in written["databases"] and "dead_sources" in written["databases"]["news"]["queries"]
     assert "datasette" in proc.stdout
+
+
+# -- safe by default, and nothing left behind -------------------------------------------
+
+
+def serve_proc(db: Path, *args, env=None) -> tuple[subprocess.Popen, int]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "serve", "--db", str(db), "--port", str(port), *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json", timeout=5):
+                return proc, port
+        except OSError:
+            assert proc.poll() is None, proc.stderr.read()
+            time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("Datasette did not start")
+
+
+def port_closed(port: int) -> bool:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) != 0:
+                return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.fixture
+def small_mirror(tmp_path) -> Path:
+    from pipeline.schema import open_database
+
+    db = tmp_path / "mirror.db"
+    mirror = open_database(str(db))
+    mirror.execute(
+        "INSERT INTO events (id, url, date, title, text) VALUES ('e1', 'u', '2013-03-27', 't', 'x')"
+    )
+    mirror.conn.commit()
+    mirror.close()  # the last connection folds the WAL back into the file
+    return db
+
+
+def test_no_canned_query_writes_and_sql_cannot_write(datasette, aged_demo):
+    queries = yaml.safe_load(metadata_text("mirror.db"))["databases"]["mirror"]["queries"]
+    assert queries and not [name for name, query in queries.items() if query.get("write")]
+    before = aged_demo.scalar("SELECT count(*) FROM events")
+    for sql in ("DELETE FROM events", "UPDATE sources SET status = 'alive'", "DROP TABLE events"):
+        try:
+            answer = json.loads(datasette.get("/mirror.json", sql=sql))
+            assert answer.get("ok") is False, answer
+        except urllib.error.HTTPError as exc:
+            assert exc.code in (400, 403, 405), exc
+    for name in queries:  # a canned query asked with POST, as a writing one would be
+        request = urllib.request.Request(f"{datasette.base}/mirror/{name}", data=b"", method="POST")
+        with pytest.raises(urllib.error.HTTPError):  # Datasette answers an error, writes nothing
+            urllib.request.urlopen(request, timeout=30)
+    assert aged_demo.scalar("SELECT count(*) FROM events") == before
+    assert aged_demo.scalar("SELECT count(*) FROM sources WHERE status = 'dead'") == 41
+
+
+def test_serve_listens_on_loopback_by_default_and_warns_for_every_interface(small_mirror):
+    proc, port = serve_proc(small_mirror)
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    assert f"on http://127.0.0.1:{port}/" in err and "warning" not in err
+    proc, port = serve_proc(small_mirror, "--host", "0.0.0.0")
+    proc.terminate()
+    _, err = proc.communicate(timeout=30)
+    warning = [line for line in err.splitlines() if line.startswith("warning:")]
+    assert warning == [
+        "warning: --host 0.0.0.0 lets other machines read the mirror (read-only, without a login);"
+        " the default 127.0.0.1 keeps it to this one"
+    ]
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stopped_by_a_signal_stops_datasette_and_removes_its_files(small_mirror, tmp_path, stop):
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    proc, port = serve_proc(small_mirror, env={**os.environ, "TMPDIR": str(temp)})
+    assert [p.name for p in temp.iterdir() if p.name.startswith("crawler-serve-")]  # its metadata is there
+    proc.send_signal(stop)  # to serve alone, as a service manager or `kill` sends it
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert port_closed(port), "Datasette still listens after serve stopped"
+    assert not [p.name for p in temp.iterdir() if p.name.startswith("crawler-serve-")]
+
+
+def test_serve_reads_a_read_only_mirror(small_mirror):
+    folder = small_mirror.parent
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(small_mirror)], capture_output=True).returncode != 0:
+            pytest.skip("running as root and chattr +i is not permitted here")
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+        undo = [["chattr", "-i", str(folder)], ["chattr", "-i", str(small_mirror)]]
+    else:
+        small_mirror.chmod(0o444)
+        folder.chmod(0o555)
+        undo = [["chmod", "755", str(folder)], ["chmod", "644", str(small_mirror)]]
+    try:
+        proc, port = serve_proc(small_mirror)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/mirror/events.json?_shape=array") as answer:
+            assert [row["id"] for row in json.loads(answer.read())] == ["e1"]
+        proc.terminate()
+        proc.communicate(timeout=30)
+    finally:
+        for step in undo:
+            subprocess.run(step, check=True)
+    assert proc.returncode == 0

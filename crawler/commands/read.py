@@ -172,7 +172,7 @@ def export(db_path, fmt, since, until, out):
 def serve(db_path, port, host, open_browser, write_metadata):
     """Browse and search the mirror with Datasette (read-only)."""
     from crawler.browse import metadata_text
-    from pipeline.schema import writable
+    from pipeline.schema import frozen
 
     path, current = readable_mirror(db_path)
     metadata = metadata_text(path)
@@ -197,8 +197,8 @@ def serve(db_path, port, host, open_browser, write_metadata):
             f"warning: {path} has an older schema and is read-only: some tables or views may be missing",
             err=True,
         )
-    # A file this process cannot write is opened immutable: Datasette then needs no -shm beside it.
-    database = [path] if writable(path) else ["-i", path]
+    # In a folder nobody can write, Datasette could not make the -shm its reads need: immutable.
+    database = ["-i", path] if frozen(path) else [path]
     with tempfile.TemporaryDirectory(prefix="crawler-serve-") as folder:
         meta = Path(folder) / "metadata.yml"
         meta.write_text(metadata, encoding="utf-8")
