@@ -26,6 +26,8 @@ from twisted.internet.error import (
 )
 from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
+from crawler.guard import PrivateAddressRefused
+
 KINDS = [
     ((DNSLookupError, CannotResolveHostError), "dns"),
     ((TimeoutError, TCPTimedOutError, DownloadTimeoutError), "timeout"),
@@ -41,6 +43,8 @@ def error_kind(failure) -> tuple[str, str]:
     detail = str(failure.value)[:300]
     if failure.check(CancelledError, DownloadCancelledError):
         return ("size" if "max size" in detail or "maxsize" in detail else "cancelled"), detail
+    if failure.check(PrivateAddressRefused):  # the guard refused the address (crawler.guard)
+        return "private", detail
     if failure.check(IgnoreRequest):
         if "robots.txt" in detail:
             return "robots", detail
