@@ -273,24 +273,29 @@ class GuardedResolver:
         resolutionReceiver.resolutionBegan(resolution)
         types = tuple(addressTypes) if addressTypes else (IPv4Address, IPv6Address)
 
+        def refuse(why: str) -> None:
+            marker = f"private-address-refused-{next(self.markers)}.invalid"
+            self.refusals[marker] = why
+            resolutionReceiver.addressResolved(IPv4Address("TCP", marker, portNumber))
+
         def deliver(addresses: list[str]) -> None:
             why = None if self.allows(name) else refusal(name, addresses)
             if why:
-                marker = f"private-address-refused-{next(self.markers)}.invalid"
-                self.refusals[marker] = why
-                resolutionReceiver.addressResolved(IPv4Address("TCP", marker, portNumber))
-                return
-            for address in addresses:
-                kind = IPv4Address if abstract.isIPAddress(address) else IPv6Address
+                return refuse(why)
+            checked = [(IPv4Address if abstract.isIPAddress(a) else IPv6Address, a) for a in addresses]
+            for kind, address in checked:
                 if kind in types:
                     resolutionReceiver.addressResolved(kind("TCP", address, portNumber))
 
-        def failed(failure) -> None:
+        def unresolved(failure) -> None:
             logger.debug("%s does not resolve: %s", hostName, failure.getErrorMessage())
 
+        def check_failed(failure) -> None:  # a fault in the check is a refusal, never a pass
+            refuse(f"private address: {name} could not be checked ({failure.getErrorMessage()})")
+
         d = self.addresses(name)
-        d.addCallbacks(deliver, failed)
-        d.addErrback(failed)  # a fault in delivering: no address, never an unchecked one
+        d.addCallbacks(deliver, unresolved)
+        d.addErrback(check_failed)
         d.addBoth(lambda _: resolutionReceiver.resolutionComplete())
         return resolution
 
@@ -301,7 +306,15 @@ class GuardedResolver:
             return defer.fail(PrivateAddressRefused(self.refusals.pop(name)))
         d = self.addresses(name)
         d.addCallback(lambda addresses: checked_address(name, addresses, self.allows(name)))
+        d.addErrback(_as_refusal, name)
         return d
+
+
+def _as_refusal(failure, name: str):
+    """A fault in the check is a refusal, never a pass (a DNS failure or a refusal stays what it is)."""
+    if failure.check(DNSLookupError, PrivateAddressRefused):
+        return failure
+    raise PrivateAddressRefused(f"private address: {name} could not be checked ({failure.getErrorMessage()})")
 
 
 def _timed_out(name: str):

@@ -240,6 +240,20 @@ def test_hosts_the_user_chose_pass_while_their_crawl_is_open(resolver):
     assert outcome(resolver.getHostByName(REBIND_NAME)) == "127.0.0.6"
 
 
+def test_a_fault_in_the_check_is_a_refusal(resolver, monkeypatch):
+    def broken(host, addresses):
+        raise RuntimeError("classifier broke")
+
+    monkeypatch.setattr(guard, "refusal", broken)
+    resolver.answers.fail_first = False
+    receiver = Receiver()
+    resolver.resolveHostName(receiver, "public.example.net", 443)
+    [marker] = receiver.addresses
+    refused = outcome(resolver.getHostByName(marker.host))
+    assert error_kind(refused)[0] == "private" and "could not be checked" in refused.getErrorMessage()
+    assert error_kind(outcome(resolver.getHostByName("public.example.net")))[0] == "private"
+
+
 def test_special_use_names_never_ask_dns(resolver):
     for name in ("a.invalid", "news.test", "www.example", "invalid"):
         assert outcome(resolver.getHostByName(name)).check(DNSLookupError)
