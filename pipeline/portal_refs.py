@@ -56,7 +56,7 @@ def take_footnotes(copy: Tag, notes: dict[str, list[Link]]) -> list[Link]:
         if link is not None and "#" in link["href"]:
             fragment = link["href"].rsplit("#", 1)[1]
             for source in notes.get(fragment) or notes.get(unquote(fragment)) or []:
-                found.append(Link(title=source.title, href=source.href))
+                _add(found, Link(title=source.title, href=source.href))  # a copy: events edit theirs
         sup.decompose()
     return found
 

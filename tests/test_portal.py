@@ -332,3 +332,12 @@ def test_a_story_line_footnote_a_parsoid_link_and_a_dangling_marker():
     assert page.story == "2010 Chile earthquake"  # the story line's marker is gone too
     assert page.text == "Aftershocks continue."
     assert sources(page) == [("USGS", "https://earthquake.usgs.gov/x")]  # "./Page#cite_note-…" resolves
+
+
+def test_one_footnote_cited_twice_in_an_event_is_one_source():
+    html = STORY_FOOTNOTE.replace(
+        "[2]</a></sup>", '[2]</a></sup><sup class="reference"><a href="#cite_note-usgs-1">[1]</a></sup>'
+    )
+    [day] = parse_portal(html)
+    [(_, page)] = day.events
+    assert sources(page) == [("USGS", "https://earthquake.usgs.gov/x")]
