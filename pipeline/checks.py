@@ -126,9 +126,9 @@ class SourceCheckPipeline:
             if settlement.offline:
                 logger.warning(
                     "offline run: %s; this machine's network, not the web, is failing:"
-                    " no source was struck, and they are checked again in %s",
+                    " no source was struck, and they are due again in %g day(s) (RETRY_LATER_DAYS)",
                     settlement.network.describe(),
-                    self.rules.policy.retry_later,
+                    self.rules.policy.retry_later / dt.timedelta(days=1),
                 )
             if settlement.stopped:
                 reason = "shutdown"
