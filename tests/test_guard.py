@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import sqlite3
 import struct
@@ -314,14 +315,12 @@ def test_a_redirect_from_an_allowed_host_to_a_private_address_is_refused(tmp_pat
 
 def namespaces_allowed() -> str | None:
     """Why the namespace test cannot run here, or None."""
-    for tool in ("unshare", "mount", "ip"):
-        if not any(
-            (Path(d) / tool).exists() for d in os.environ.get("PATH", "").split(os.pathsep) + ["/usr/sbin"]
-        ):
-            return f"no {tool} command"
+    for tool in ("unshare", "mount"):
+        if not shutil.which(tool):
+            return f"no {tool} command (util-linux)"
     proc = subprocess.run(["unshare", "-rnm", "true"], capture_output=True, text=True)
     if proc.returncode != 0:
-        return f"user/network namespaces are not allowed here ({proc.stderr.strip() or proc.returncode})"
+        return f"user and network namespaces are not allowed here ({proc.stderr.strip() or proc.returncode})"
     return None
 
 
@@ -484,11 +483,20 @@ class FakeDNS:
         self.sock.close()
 
 
+def _loopback_up() -> None:
+    """``ip link set lo up``, without needing iproute2 (SIOCGIFFLAGS, then SIOCSIFFLAGS with IFF_UP)."""
+    import fcntl
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        flags = struct.unpack("16sH", fcntl.ioctl(sock, 0x8913, struct.pack("16sH", b"lo", 0))[:18])[1]
+        fcntl.ioctl(sock, 0x8914, struct.pack("16sH", b"lo", flags | 0x1))
+
+
 def scenario_netns(folder: Path) -> dict:
     """In ``unshare -rnm``: loopback up, the fake DNS as the only resolver, then mirror and check."""
     from crawler.loopback.site import SiteServer
 
-    subprocess.run(["ip", "link", "set", "lo", "up"], check=True)
+    _loopback_up()
     conf = folder / "resolv.conf"
     conf.write_text("nameserver 127.0.0.53\noptions attempts:1 timeout:1\n")
     subprocess.run(["mount", "--bind", str(conf), "/etc/resolv.conf"], check=True)
