@@ -109,6 +109,31 @@ def test_a_file_that_is_not_sqlite_is_one_line(tmp_path, name):
     assert db.read_bytes() == before
 
 
+@pytest.mark.parametrize("name", [*READERS])
+def test_an_empty_file_or_another_database_is_not_a_mirror_and_is_left_alone(tmp_path, name):
+    empty, other = tmp_path / "empty.db", tmp_path / "other.db"
+    empty.touch()
+    conn = sqlite3.connect(other)
+    conn.execute("CREATE TABLE notes (text)")
+    conn.close()
+    for db in (empty, other):
+        before = db.read_bytes()
+        proc = cli(*command(READERS[name], db, tmp_path), cwd=tmp_path)
+        one_error_line(proc, 1, f"{db} is not a mirror", "python -m crawler run")
+        assert db.read_bytes() == before
+
+
+def test_a_folder_named_as_the_mirror(tmp_path):
+    proc = cli("status", "--db", str(tmp_path), cwd=tmp_path)
+    one_error_line(proc, 1, f"{tmp_path} is a folder, not a mirror")
+
+
+def test_metadata_into_a_read_only_folder(mirror, tmp_path):
+    with read_only(mirror):
+        proc = cli("serve", "--db", str(mirror), "--write-metadata", cwd=tmp_path)
+    one_error_line(proc, 1, f"cannot write {mirror.parent / 'metadata.yml'}")
+
+
 @pytest.mark.parametrize("name", ["check-links", "status", "export", "dead-links", "report", "serve"])
 def test_a_missing_mirror_is_said_and_not_created(tmp_path, name):
     db = tmp_path / "none.db"

@@ -50,6 +50,7 @@ def readable_mirror(db_path: str | None) -> tuple[str, bool]:
         conn = open_read_only(path)
         try:
             refuse_newer(conn, path)
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
             current = schema_current(conn)
         finally:
             conn.close()
@@ -57,6 +58,11 @@ def readable_mirror(db_path: str | None) -> tuple[str, bool]:
         fail(str(exc))
     except sqlite3.Error as exc:
         fail(_sqlite_problem(path, exc))
+    if not tables & {"events", "sync_runs"}:  # an empty file, or another program's database
+        fail(
+            f"{path} is not a mirror (it has no events table);"
+            f" run `python -m crawler run --db {path}` to make one"
+        )
     if current or not writable(path):
         return path, current
     try:
