@@ -318,9 +318,11 @@ def namespaces_allowed() -> str | None:
     for tool in ("unshare", "mount"):
         if not shutil.which(tool):
             return f"no {tool} command (util-linux)"
-    proc = subprocess.run(["unshare", "-rnm", "true"], capture_output=True, text=True)
+    probe = ["unshare", "-rnm", "mount", "--bind", "/etc/resolv.conf", "/etc/resolv.conf"]
+    proc = subprocess.run(probe, capture_output=True, text=True)
     if proc.returncode != 0:
-        return f"user and network namespaces are not allowed here ({proc.stderr.strip() or proc.returncode})"
+        why = proc.stderr.strip() or proc.returncode
+        return f"user, network and mount namespaces with a bind mount are not allowed here ({why})"
     return None
 
 
