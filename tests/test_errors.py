@@ -218,11 +218,12 @@ def test_report_into_a_file_or_a_read_only_folder(mirror, tmp_path):
 @pytest.mark.parametrize(
     "args, words",
     [
-        (["run", "--start-url", "not-a-url"], ["--start-url", "not an http(s) URL: 'not-a-url'"]),
+        (["run", "--start-url", "not-a-url"], ["--start-url", "not an http(s) or file URL: 'not-a-url'"]),
         (["run", "--start-url", "ftp://example.com/x"], ["--start-url", "ftp: is not fetched"]),
         (["run", "--start-url", "http://example.com:80a/"], ["--start-url", "not a valid URL"]),
         (["run", "--start-url", "https:///news/"], ["--start-url", "not a URL with a host"]),
-        (["run", "--site-root", "thecontext.net"], ["--site-root", "not an http(s) URL"]),
+        (["run", "--start-url", "file:///"], ["--start-url", "not a file URL with a path"]),
+        (["run", "--site-root", "thecontext.net"], ["--site-root", "not an http(s) or file URL"]),
         (["run", "--since", "2013-13-01"], ["--since"]),
         (["export"], ["Missing option '--format'"]),
         (["dead-links", "--format", "xml"], ["--format"]),

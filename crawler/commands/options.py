@@ -67,14 +67,17 @@ def instant(ctx, param, value):
 
 
 def http_url(text: str) -> str | None:
-    """Why ``text`` is not an http(s) URL with a host, or None when it is one."""
+    """Why ``text`` is not an http(s) URL with a host (or a ``file:`` URL of a local
+    checkout, which the README documents), or None when it is one."""
     try:
         parts = urlsplit(text)
         parts.port  # noqa: B018 - raises on a port that is not a number
     except ValueError as exc:
         return f"not a valid URL: {text!r} ({exc})"
+    if parts.scheme.lower() == "file":
+        return None if parts.path not in ("", "/") else f"not a file URL with a path: {text!r}"
     if parts.scheme.lower() not in ("http", "https"):
-        return f"not an http(s) URL: {text!r}" + (
+        return f"not an http(s) or file URL: {text!r}" + (
             f" ({parts.scheme}: is not fetched)" if parts.scheme else " (it has no scheme; try https://...)"
         )
     if not parts.hostname:
