@@ -90,8 +90,10 @@ def api_url(start_urls, settings) -> str:
 def route_to_demo(settings, demo) -> None:
     """Deliver every request of this crawl to the local demo server (a ``DemoServer``).
 
-    Nothing leaves the machine, so the private-address guard (which would
-    look host names up in DNS) has nothing to guard, and no host needs a delay.
+    Nothing leaves the machine: the routing handler plays only the demo's own
+    hosts and refuses every other one, so the private-address middleware has
+    nothing to guard (the connection-layer resolver, ``crawler.guard``, lets
+    the demo server's own address through), and no host needs a delay.
     """
     handler = "crawler.demo.routing.DemoRoutingHandler"
     settings.set("DEMO_SERVER", demo.base_url, priority="cmdline")
