@@ -39,7 +39,8 @@ from scrapy.utils.httpobj import urlparse_cached
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
-from crawler.guard import POLICY, PrivateAddressRefused, is_special_use, literal_address, refusal
+from crawler.addresses import is_special_use, literal_address, refusal
+from crawler.guard import POLICY, PrivateAddressRefused
 
 logger = logging.getLogger(__name__)
 

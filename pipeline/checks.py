@@ -38,7 +38,8 @@ from pipeline.clock import Clock
 from pipeline.run_phase import close_phase, open_phase
 from pipeline.runs import start_run
 from pipeline.schema import open_database
-from pipeline.settle import Rules, settle_run, stop_on_signals
+from pipeline.settle import Rules
+from pipeline.settlement import settle_run, stop_on_signals
 from pipeline.source_texts import keep
 
 logger = logging.getLogger(__name__)

@@ -22,8 +22,9 @@ from scrapy import Request
 from scrapy.exceptions import IgnoreRequest
 from scrapy.utils.test import get_crawler
 
+from crawler.addresses import literal_address
 from crawler.demo import ORIGIN_HEADER, DemoServer
-from crawler.guard import checked_address, literal_address, lookup
+from crawler.guard import checked_address, lookup
 from crawler.middlewares import PrivateAddressMiddleware
 
 

@@ -38,8 +38,9 @@ from twisted.internet.task import Clock
 from twisted.python.failure import Failure
 
 import crawler.guard as guard
+from crawler.addresses import non_public
 from crawler.failures import error_kind
-from crawler.guard import GuardedResolver, Policy, PrivateAddressRefused, non_public
+from crawler.guard import GuardedResolver, Policy, PrivateAddressRefused
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve()

@@ -1,6 +1,6 @@
 """Settling a run of source checks, rule by rule, on plain rows: no reactor, no server, no database.
 
-Then the thin part, :func:`pipeline.settle.settle_run`, on a real mirror file: in batches, and
+Then the thin part, :func:`pipeline.settlement.settle_run`, on a real mirror file: in batches, and
 stopped by a real SIGTERM between two of them.
 """
 
@@ -29,9 +29,9 @@ from pipeline.settle import (
     network_of,
     read_archive_answer,
     settle,
-    settle_run,
     shared_redirect_targets,
 )
+from pipeline.settlement import settle_run
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -347,7 +347,8 @@ SETTLE_CHILD = """
 import datetime as dt, json, sys
 sys.path.insert(0, {root!r})
 from pipeline.schema import open_database
-from pipeline.settle import Rules, settle_run, stop_on_signals
+from pipeline.settle import Rules
+from pipeline.settlement import settle_run, stop_on_signals
 db = open_database({path!r})
 with stop_on_signals() as stop:
     print("settling", flush=True)
@@ -377,7 +378,7 @@ def test_sigterm_stops_a_settlement_after_its_current_batch(tmp_path):
 
 
 def test_a_signal_while_settling_is_passed_on_to_the_handler_before():
-    from pipeline.settle import stop_on_signals
+    from pipeline.settlement import stop_on_signals
 
     seen = []
 
