@@ -25,6 +25,8 @@ from crawler.spiders.archive import ArchiveSpider
 from crawler.spiders.eventsite import EventSiteSpider
 from crawler.spiders.portal import PortalSpider
 from crawler.spiders.sources import SourceCheckSpider
+from pipeline.clock import Clock
+from pipeline.run_phase import interrupt_unclosed
 
 
 def project_settings(overrides: dict | None = None) -> Settings:
@@ -46,6 +48,18 @@ class CrawlResult:
     def start_failed(self) -> bool:
         """True when no start URL could be fetched at all."""
         return bool(self.start_results) and all(v != "ok" for v in self.start_results.values())
+
+
+def _last_closed(phases: list) -> object:
+    """The last phase that closed the run's row (a phase stopped before it began wrote nothing;
+    one stopped after it opened the row but before Scrapy could close it is closed here)."""
+    for crawler in phases:
+        now = Clock.from_settings(crawler.settings).iso()
+        interrupt_unclosed(crawler.settings.get("MIRROR_DB"), crawler.stats, now)
+    for crawler in reversed(phases):
+        if crawler.stats.get_value("mirror/run") is not None or crawler.stats.get_value("mirror/db_error"):
+            return crawler
+    return phases[0]
 
 
 def _finished_run(crawler) -> dict:
@@ -92,7 +106,7 @@ def run_crawl(settings: Settings, site_name: str = "thecontext", **spider_args) 
 
     process.crawl(site, **spider_args).add_done_callback(then_check_sources)
     process.start()
-    last = phases[-1]
+    last = _last_closed(phases)
     return CrawlResult(
         run=_finished_run(last),
         errors_by_reason=site.stats.get_value("mirror/errors_by_reason", {}),
@@ -110,7 +124,7 @@ def check_sources(settings: Settings, **spider_args) -> CrawlResult:
         lambda _task: _then_archive(process, checks, phases)
     )
     process.start()
-    last = phases[-1]
+    last = _last_closed(phases)
     return CrawlResult(
         run=_finished_run(last), source_status=last.stats.get_value("mirror/source_status", {})
     )

@@ -12,7 +12,7 @@ from pipeline.schema import open_read_only, rows_of
 RUN_COLUMNS = (
     "id, kind, started_at, finished_at, status, finish_reason, duration_seconds, requests,"
     " pages_not_modified, bodies, bytes_received, pages_fetched, pages_not_due, events_new,"
-    " events_changed, events_removed, events_restored, errors, sources_checked"
+    " events_changed, events_removed, events_restored, errors, sources_checked, offline"
 )
 
 
@@ -102,6 +102,8 @@ def _run_line(run: dict | None) -> str:
         )
     if run["sources_checked"] is not None:
         line += f"; {run['sources_checked']} sources checked"
+    if run["offline"]:
+        line += " (offline: most hosts failed at the network level; nothing was struck)"
     return line
 
 

@@ -53,11 +53,9 @@ class SourceCheckPipeline:
         self.rules = Rules.from_settings(settings)
         self.soft404_similarity = settings.getfloat("SOFT404_SIMILARITY")
         self.db = open_database(settings.get("MIRROR_DB"))
-        run_id = crawler.spider.run_id
-        self.own_run = run_id is None
-        self.run_id = run_id or start_run(self.db, self.clock, kind="check-links")
-        # A run's checks: its row is ours again until they end (killed meanwhile, it is abandoned).
-        self.reopened = None if self.own_run else open_phase(self.db, self.run_id)
+        self.run_id: int | None = crawler.spider.run_id
+        self.own_run = self.run_id is None
+        self.reopened: tuple[str, str] | None = None
         self.settle_batch = settings.getint("SETTLE_BATCH", 5000)
         self.probes = HostProbes(self.db, self.clock)
         self.retry_after: dict[int, dt.timedelta] = {}
@@ -68,6 +66,17 @@ class SourceCheckPipeline:
     @classmethod
     def from_crawler(cls, crawler):
         return cls(crawler)
+
+    def open_spider(self):
+        """Take the run's row when the checks really start, not when the crawler is built:
+        a process stopped in between (SIGTERM) leaves the row as the site crawl closed it."""
+        if self.own_run:
+            self.run_id = start_run(self.db, self.clock, kind="check-links")
+        else:
+            # A run's checks: its row is ours again until they end (killed meanwhile, it is abandoned).
+            self.reopened = open_phase(self.db, self.run_id)
+        # Until spider_closed closes it; a crawl stopped before that is closed by the runner.
+        self.crawler.stats.set_value("mirror/phase_open", self.run_id)
 
     def process_item(self, item):
         if isinstance(item, CheckItem):
@@ -152,4 +161,5 @@ class SourceCheckPipeline:
             reopened=self.reopened,
             **fields,
         )
+        self.crawler.stats.set_value("mirror/phase_open", None)
         self.db.close()

@@ -58,6 +58,34 @@ def close_phase(
     stats.set_value("mirror/source_status", source_counts(db))
 
 
+def interrupt_unclosed(path: str, stats, now: str) -> None:
+    """Close the row of a phase that opened but never closed, as ``interrupted``.
+
+    A SIGTERM that lands while Scrapy is still starting a crawl stops it
+    without ``spider_closed``: the phase's row would stay ``running`` (and be
+    called ``abandoned`` by the next run) although this process stopped it
+    cleanly.  The runner calls this for every phase once the reactor is done.
+    """
+    run_id = stats.get_value("mirror/phase_open")
+    if run_id is None:
+        return
+    from pipeline.schema import open_database
+
+    db = open_database(path)
+    try:
+        with db.atomic():
+            db.execute(
+                "UPDATE sync_runs SET status = 'interrupted', finish_reason = 'shutdown', finished_at = ?"
+                " WHERE id = ? AND status = 'running'",
+                [now, run_id],
+            )
+        stats.set_value("mirror/run", db["sync_runs"].get(run_id))
+        stats.set_value("mirror/source_status", source_counts(db))
+        stats.set_value("mirror/phase_open", None)
+    finally:
+        db.close()
+
+
 def source_counts(db) -> dict[str, int]:
     rows = db.execute("SELECT status, count(*) FROM sources GROUP BY status ORDER BY status").fetchall()
     return dict(rows)

@@ -115,6 +115,12 @@ def test_an_offline_run_strikes_nobody_warns_and_says_so(tmp_path):
         ] * 3
         outcomes = mirror.query("SELECT error, outcome, count(*) AS n FROM link_checks GROUP BY 1, 2")
         assert {(r["error"], r["outcome"]) for r in outcomes} == {("dns", "gone"), ("refused", "transient")}
+        status = subprocess.run(
+            [sys.executable, "-m", "crawler", "status", "--db", str(mirror.db), "--now", at(6)],
+            capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+        last_check = next(line for line in status.stdout.splitlines() if "last link check" in line)
+        assert "offline" in last_check and "nothing was struck" in last_check
     finally:
         site.close()
         archive.close()
