@@ -16,7 +16,7 @@ import sys
 import time
 
 import pytest
-from conftest import read_count
+from conftest import crawler_in, read_count
 
 from crawler.loopback.site import SiteServer
 from crawler.testing.sitegen import add_day, generate
@@ -199,35 +199,42 @@ def test_an_event_its_day_no_longer_lists_is_marked_removed(gen, crawl):
     assert third.summary["events_restored"] == 1
 
 
-@pytest.mark.parametrize("kill_after", [15, 90, 180])  # events stored when the run is killed, of 240
-def test_a_run_killed_mid_crawl_is_completed_by_the_next(tmp_path, crawl, kill_after):
-    site = generate(tmp_path / "big", days=30, events_per_day=8)
+@pytest.fixture(scope="module")
+def big_site(tmp_path_factory):
+    """A site of 240 events and an uninterrupted crawl of it, shared by the kill tests."""
+    folder = tmp_path_factory.mktemp("big")
+    site = generate(folder / "site", days=30, events_per_day=8)
     server = SiteServer(site.root)
     server.delay = 0.02
-    try:
-        reference = sync(crawl, server, OLD, db=tmp_path / "reference.db")
-        db = tmp_path / "killed.db"
-        cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), "--start-url", server.url("index.md")]
-        proc = subprocess.Popen([*cmd, "--now", OLD, "-s", "CHECK_SOURCES=False"], cwd=tmp_path)
-        deadline = time.monotonic() + 60
-        stored = 0
-        while stored < kill_after and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.05)
-            stored = read_count(db, "SELECT count(*) FROM events")
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait()
-        assert 0 < stored < site.events, "the crawl was not caught mid-way"
-        conn = sqlite3.connect(db)
-        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
-        stored_pages = {
-            url[len(server.origin) :]
-            for (url,) in conn.execute("SELECT url FROM pages WHERE fetched_at IS NOT NULL")
-        }
-        conn.close()
-        server.requests.clear()
-        resumed = sync(crawl, server, OLD, db=db)
-    finally:
-        server.close()
+    reference = sync(crawler_in(folder), server, OLD, db=folder / "reference.db")
+    yield site, server, reference
+    server.close()
+
+
+@pytest.mark.xdist_group("big-site")  # one worker builds the shared site and its reference crawl
+@pytest.mark.parametrize("kill_after", [15, 90, 180])  # events stored when the run is killed, of 240
+def test_a_run_killed_mid_crawl_is_completed_by_the_next(tmp_path, crawl, kill_after, big_site):
+    site, server, reference = big_site
+    db = tmp_path / "killed.db"
+    cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), "--start-url", server.url("index.md")]
+    proc = subprocess.Popen([*cmd, "--now", OLD, "-s", "CHECK_SOURCES=False"], cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    stored = 0
+    while stored < kill_after and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        stored = read_count(db, "SELECT count(*) FROM events")
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 0 < stored < site.events, "the crawl was not caught mid-way"
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    stored_pages = {
+        url[len(server.origin) :]
+        for (url,) in conn.execute("SELECT url FROM pages WHERE fetched_at IS NOT NULL")
+    }
+    conn.close()
+    server.requests.clear()
+    resumed = sync(crawl, server, OLD, db=db)
     assert content(resumed) == content(reference)
     # What the killed run had stored is not fetched again; the start URL is asked every run.
     assert stored_pages & set(server.requests) <= {"/index.md"}
