@@ -353,18 +353,6 @@ def test_an_unreachable_robots_txt_is_one_reason_not_a_traceback(tmp_path):
 # -- the scenarios, run as child processes ------------------------------------
 
 
-def _site(folder: Path, sources: list[str]) -> Path:
-    root = folder / "site"
-    day = root / "news/2013/03/27"
-    day.mkdir(parents=True)
-    cited = "\n".join(f"{n}. [Outlet {n}]({url})" for n, url in enumerate(sources, 1))
-    (day / "event.md").write_text(
-        f"### [2013-03-27](/news/2013/03/27/index.md)\n\n# Something happens.\n\n### Sources:\n\n{cited}\n"
-    )
-    (day / "index.md").write_text(
-        "## [2013-03-27](/news/2013/03/27/index.md)\n\n### [Something happens. ](/news/2013/03/27/event.md)\n"
-    )
-    return root
 
 
 def _archive(server) -> None:
@@ -380,8 +368,9 @@ def _cli(folder: Path, *args: str) -> subprocess.CompletedProcess:
 def _mirror_and_check(folder: Path, sources: list[str], *check_args: str) -> tuple[Path, str]:
     """Mirror a one-event site citing ``sources``, then ``check-links`` them; the stderr of both."""
     from crawler.loopback.site import SiteServer
+    from crawler.testing.sitegen import write_citing_site
 
-    site = SiteServer(_site(folder, sources))
+    site = SiteServer(write_citing_site(folder, sources))
     archive = SiteServer(folder, host="127.0.0.1")
     _archive(archive)
     db = folder / "mirror.db"

@@ -25,6 +25,7 @@ import pytest
 from conftest import STALL, Mirror, SiteServer, crawler_in
 
 from crawler.testing.server import ArticleServer
+from crawler.testing.sitegen import write_citing_site
 
 T0 = dt.datetime(2026, 3, 1, 12, 0, tzinfo=dt.UTC)
 FAST = ["-s", "SOURCE_DELAY=0", "-s", "DOWNLOAD_TIMEOUT=3", "-s", "RETRY_TIMES=0", "--allow-private"]
@@ -43,17 +44,7 @@ def closed_port(host: str) -> str:
 
 def citing_site(folder: Path, sources: list[str]) -> SiteServer:
     """An event site on 127.0.0.1 with one event citing ``sources``."""
-    root = folder / "site"
-    day = root / "news/2013/03/27"
-    day.mkdir(parents=True)
-    cited = "\n".join(f"{n}. [Outlet {n}]({url})" for n, url in enumerate(sources, 1))
-    (day / "event.md").write_text(
-        f"### [2013-03-27](/news/2013/03/27/index.md)\n\n# Something happens.\n\n### Sources:\n\n{cited}\n"
-    )
-    (day / "index.md").write_text(
-        "## [2013-03-27](/news/2013/03/27/index.md)\n\n### [Something happens. ](/news/2013/03/27/event.md)\n"
-    )
-    return SiteServer(root, host="127.0.0.1")
+    return SiteServer(write_citing_site(folder, sources), host="127.0.0.1")
 
 
 def mirror_of(folder: Path, site: SiteServer, *args: str) -> Mirror:

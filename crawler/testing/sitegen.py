@@ -175,3 +175,22 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def write_citing_site(folder: Path, sources: list[str]) -> Path:
+    """A one-day site under ``folder/site`` whose one event cites ``sources``; its root.
+
+    The smallest site that gets sources into a mirror: for tests of source checking.
+    """
+    root = folder / "site"
+    day = root / "news/2013/03/27"
+    day.mkdir(parents=True)
+    cited = "\n".join(f"{n}. [Outlet {n}]({url})" for n, url in enumerate(sources, 1))
+    (day / "event.md").write_text(
+        f"### [2013-03-27](/news/2013/03/27/index.md)\n\n# Something happens.\n\n### Sources:\n\n{cited}\n"
+    )
+    (day / "index.md").write_text(
+        "## [2013-03-27](/news/2013/03/27/index.md)\n\n### [Something happens. ](/news/2013/03/27/event.md)\n"
+    )
+    return root
+
