@@ -91,11 +91,12 @@ def _then_archive(process: AsyncCrawlerProcess, checks, crawlers: list) -> None:
     run = checks.stats.get_value("mirror/run")
     if run and checks.stats.get_value("mirror/settled") and not checks.stats.get_value("mirror/offline"):
         with SourceFrontier.from_settings(checks.settings) as frontier:
-            if not frontier.archive_lookups():
-                return  # nothing to ask: no crawl to start
+            lookups = frontier.archive_lookups()
+        if not lookups:
+            return  # nothing to ask: no crawl to start
         archive = process.create_crawler(ArchiveSpider)
         crawlers.append(archive)
-        process.crawl(archive, run_id=run["id"])
+        process.crawl(archive, run_id=run["id"], lookups=lookups)
 
 
 def run_crawl(settings: Settings, site_name: str = "thecontext", **spider_args) -> CrawlResult:

@@ -59,7 +59,6 @@ class SourceCheckPipeline:
         self.settle_batch = settings.getint("SETTLE_BATCH", 5000)
         self.probes = HostProbes(self.db, self.clock)
         self.retry_after: dict[int, dt.timedelta] = {}
-        self.checked = 0
         self.started = time.monotonic()
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -90,7 +89,6 @@ class SourceCheckPipeline:
         verdict = judge(item, self.probes, self.soft404_similarity)
         if verdict.retry_after:
             self.retry_after[item.source_id] = verdict.retry_after
-        self.checked += 1
         self.crawler.stats.inc_value("mirror/sources_checked")
         with self.db.atomic():
             self.db["link_checks"].insert(
@@ -119,7 +117,7 @@ class SourceCheckPipeline:
 
     def spider_closed(self, spider, reason):
         """Settle a finished run, then close the run's row: its own (check-links), or the sync's."""
-        fields = {"sources_checked": self.checked}
+        fields = {"sources_checked": self.crawler.stats.get_value("mirror/sources_checked", 0)}
         if reason == "finished":
             with stop_on_signals() as asked_to_stop:
                 settlement = settle_run(

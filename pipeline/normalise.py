@@ -181,6 +181,7 @@ class NormalisePipeline:
 
     def __init__(self, crawler):
         self.crawler = crawler
+        self.max_sources = crawler.settings.getint("MAX_SOURCES_PER_EVENT")
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -188,16 +189,15 @@ class NormalisePipeline:
 
     def process_item(self, item):
         site = self.crawler.spider.site
-        most = self.crawler.settings.getint("MAX_SOURCES_PER_EVENT")
         rejected: list[dict] = []
         if isinstance(item.parsed, EventPage):
-            item.events = [normalise_event(item.parsed, item.url, site, rejected, most)]
+            item.events = [normalise_event(item.parsed, item.url, site, rejected, self.max_sources)]
         elif isinstance(item.parsed, DayPage):
             item.day = normalise_day(item.parsed, item.url, site, rejected)
         elif isinstance(item.parsed, PortalDay):
-            item.events = [
-                normalise_event(page, url, site, rejected, most) for url, page in item.parsed.events
-            ]
+            most = self.max_sources
+            events = item.parsed.events
+            item.events = [normalise_event(page, url, site, rejected, most) for url, page in events]
             item.day = normalise_day(item.parsed.listing, item.url, site, rejected)
         # One bad link costs that link, not the page: it is recorded on the page's row.
         item.bad_links = list({link["href"]: link for link in rejected}.values())

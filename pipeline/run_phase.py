@@ -13,6 +13,8 @@ phase's crawl stats get the row and the sources by status (``mirror/run``,
 
 from __future__ import annotations
 
+import sqlite3
+
 from pipeline.runs import CHECKING, run_status
 
 
@@ -71,7 +73,10 @@ def interrupt_unclosed(path: str, stats, now: str) -> None:
         return
     from pipeline.schema import open_database
 
-    db = open_database(path)
+    try:
+        db = open_database(path)
+    except sqlite3.Error:
+        return  # the row stays running; the next run calls it abandoned
     try:
         with db.atomic():
             db.execute(
@@ -82,6 +87,8 @@ def interrupt_unclosed(path: str, stats, now: str) -> None:
         stats.set_value("mirror/run", db["sync_runs"].get(run_id))
         stats.set_value("mirror/source_status", source_counts(db))
         stats.set_value("mirror/phase_open", None)
+    except sqlite3.Error:
+        pass  # as above: the next run calls the row abandoned
     finally:
         db.close()
 

@@ -47,10 +47,8 @@ class SourceFrontier:
     def close(self) -> None:
         self.conn.close()
 
-    def due_sources(
-        self, check_all: bool, only_unchecked: bool, limit: int, keep=None
-    ) -> list[tuple[int, str]]:
-        """Never-checked sources first, then by when they came due; only those ``keep(url)`` accepts."""
+    def due_sources(self, check_all: bool, only_unchecked: bool, limit: int = 0) -> list[tuple[int, str]]:
+        """Never-checked sources first, then by when they came due (at most ``limit``, 0: all)."""
         if only_unchecked:
             where, params = "status = 'unchecked'", []
         elif check_all:
@@ -58,9 +56,6 @@ class SourceFrontier:
         else:
             where, params = "next_check_at IS NULL OR next_check_at <= ?", [self.clock.iso()]
         sql = f"SELECT id, url FROM sources WHERE {where} ORDER BY status != 'unchecked', next_check_at, id"
-        if keep is not None:
-            rows = [tuple(row) for row in self.conn.execute(sql, params) if keep(row[1])]
-            return rows[:limit] if limit else rows
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [tuple(row) for row in self.conn.execute(sql, params).fetchall()]

@@ -128,6 +128,9 @@ class StorePipeline:
         self.db = self.mirror.db
         self.mirror_path = crawler.settings.get("MIRROR_DB")
         self.db_error: str | None = None
+        # The run's row is open until spider_closed closes it; a crawl stopped before Scrapy
+        # opened the spider never gets there, and the runner closes the row instead.
+        crawler.stats.set_value("mirror/phase_open", self.mirror.run.id)
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
     @classmethod
@@ -192,4 +195,5 @@ class StorePipeline:
         else:
             self.crawler.stats.set_value("mirror/run", run)
         finally:
+            self.crawler.stats.set_value("mirror/phase_open", None)
             self.db.close()

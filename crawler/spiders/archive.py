@@ -31,9 +31,12 @@ from pipeline.source_frontier import SourceFrontier
 class ArchiveSpider(Spider):
     name = "archive"
 
-    def __init__(self, run_id=None, **kwargs):
+    def __init__(self, run_id=None, lookups=None, **kwargs):
         super().__init__(**kwargs)
         self.run_id = int(run_id) if run_id else None  # the run whose row the lookups add to
+        # The runner read them already to know whether to start this crawl; alone
+        # (``scrapy crawl archive``), the spider reads them itself.
+        self.lookups = lookups
         self.allowed_private_hosts: set[str] = set()
 
     @classmethod
@@ -54,8 +57,10 @@ class ArchiveSpider(Spider):
         return f"archive lookups {stats.get_value('mirror/archive_answers', 0)}"
 
     async def start(self):
-        with SourceFrontier.from_settings(self.settings) as frontier:
-            lookups = frontier.archive_lookups()
+        lookups = self.lookups
+        if lookups is None:
+            with SourceFrontier.from_settings(self.settings) as frontier:
+                lookups = frontier.archive_lookups()
         keep = demo_plays(self.settings)
         if keep is not None:
             lookups = [lookup for lookup in lookups if keep(lookup.url)]

@@ -30,6 +30,7 @@ not due, how each start URL answered), as Scrapy's spiders do; parsing
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from urllib.parse import urlsplit
 
@@ -124,6 +125,10 @@ class EventSiteSpider(ReadsFrontier, Spider):
             return False
         return not ((self.since and date < self.since) or (self.until and date > self.until))
 
+    @functools.cached_property
+    def url_length_limit(self) -> int:
+        return self.settings.getint("URLLENGTH_LIMIT")
+
     def _request(self, url: str, start: bool = False) -> Request | PageItem | None:
         """The request for a page that is due; a page that cannot be asked is an error item."""
         if url in self.requested:
@@ -136,7 +141,7 @@ class EventSiteSpider(ReadsFrontier, Spider):
             self.not_due.add(url)
             return None
         self.requested.add(url)
-        limit = self.settings.getint("URLLENGTH_LIMIT")
+        limit = self.url_length_limit
         if limit and len(url) > limit:
             # Scrapy's UrlLengthMiddleware would drop the request without a word, and the
             # queued page would be asked again at every run: record why it is not fetched.

@@ -96,10 +96,13 @@ class SourceCheckSpider(Spider):
         # Read after the pipeline opened (and, for a new mirror, created) the database.
         keep = demo_plays(self.settings)
         with SourceFrontier.from_settings(self.settings) as frontier:
-            due = frontier.due_sources(self.check_all, self.only_unchecked, self.limit, keep)
-            to_probe = frontier.hosts_to_probe(due)
-            if keep is not None:
-                left = len(frontier.due_sources(self.check_all, self.only_unchecked, 0)) - len(due)
+            if keep is None:
+                due = frontier.due_sources(self.check_all, self.only_unchecked, self.limit)
+            else:
+                everything = frontier.due_sources(self.check_all, self.only_unchecked)
+                played = [row for row in everything if keep(row[1])]
+                due = played[: self.limit] if self.limit else played
+                left = len(everything) - len(due)
                 if left and not self.limit:
                     self.logger.warning(
                         "demo: %d sources the demo does not play were not checked (a real check-links"
@@ -107,6 +110,7 @@ class SourceCheckSpider(Spider):
                         left,
                     )
                 self.crawler.stats.set_value("mirror/sources_not_played", left)
+            to_probe = frontier.hosts_to_probe(due)
         for source_id, url in due:
             host = urlsplit(url).netloc.lower()
             if host in to_probe:
