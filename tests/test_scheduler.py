@@ -56,6 +56,23 @@ def test_missed_runs_after_downtime_coalesce_into_one_catch_up():
     assert missed(every_2h, now - dt.timedelta(hours=5), now)
 
 
+def run_until(cmd: list[str], cwd, done) -> tuple[int, str]:
+    """Run the scheduler until ``done()`` says so (90 s at most), then SIGTERM it: its exit code and log."""
+    proc = subprocess.Popen(cmd, cwd=cwd, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            if done():
+                break
+        proc.send_signal(signal.SIGTERM)
+        _, log = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, log
+
+
 def test_the_scheduler_runs_jobs_without_overlap_survives_failure_and_stops_on_sigterm(tmp_path):
     site = generate(tmp_path / "site", days=4, events_per_day=4)
     server = SiteServer(site.root)
@@ -71,22 +88,16 @@ def test_the_scheduler_runs_jobs_without_overlap_survives_failure_and_stops_on_s
     # Sources of the generated site are on .example hosts (no DNS); archive lookups stay on loopback.
     cmd += ["-s", "SOURCE_DELAY=0", "-s", f"WAYBACK_API_URL={server.origin}/wayback"]
     cmd += ["-s", "CONCURRENT_REQUESTS_PER_DOMAIN=2"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    finished = "SELECT count(*) FROM sync_runs WHERE kind = 'sync' AND status = 'finished'"
+    checked = "SELECT count(*) FROM sync_runs WHERE kind = 'check-links'"
+    def two_syncs_and_a_check() -> bool:
+        return read_count(db, finished) >= 2 and bool(read_count(db, checked))
+
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            finished = "SELECT count(*) FROM sync_runs WHERE kind = 'sync' AND status = 'finished'"
-            syncs = read_count(db, finished)
-            if syncs >= 2 and read_count(db, "SELECT count(*) FROM sync_runs WHERE kind = 'check-links'"):
-                break
-        proc.send_signal(signal.SIGTERM)
-        _, log = proc.communicate(timeout=60)
+        code, log = run_until(cmd, tmp_path, two_syncs_and_a_check)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         server.close()
-    assert proc.returncode == 0, log
+    assert code == 0, log
     assert "failed with exit code 1" in log  # the first sync, logged with its output file
     assert "maximum number of running instances reached" in log  # a sync came due during a sync
     assert "check-links waits for sync to finish" in log
@@ -166,21 +177,15 @@ def test_the_scheduler_stops_a_hung_sync_and_goes_on(tmp_path):
         "1d",
     ]
     cmd += ["--job-timeout", "12s", "--grace", "2", "-s", "DOWNLOAD_TIMEOUT=600", "-s", "RETRY_TIMES=0"]
-    proc = subprocess.Popen(cmd, cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    record = logs / "jobs.jsonl"
+    def two_jobs_recorded() -> bool:
+        return record.exists() and len(record.read_text().splitlines()) >= 2
+
     try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            record = logs / "jobs.jsonl"
-            if record.exists() and len(record.read_text().splitlines()) >= 2:
-                break
-        proc.send_signal(signal.SIGTERM)
-        _, log = proc.communicate(timeout=60)
+        code, log = run_until(cmd, tmp_path, two_jobs_recorded)
     finally:
-        if proc.poll() is None:
-            proc.kill()
         silent.close()
-    assert proc.returncode == 0, log
+    assert code == 0, log
     outcomes = [(r["job"], r["outcome"]) for r in jobs(logs)]
     assert outcomes[0] == ("sync", "timed-out"), log
     assert ("check-links", "finished") in outcomes, log  # the schedule went on after it
