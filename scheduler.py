@@ -266,7 +266,9 @@ def job_timeout_seconds(option: str | None, overrides) -> float:
             return parse_every(option).total_seconds()
         except ValueError as exc:
             raise click.BadParameter(str(exc), param_hint="--job-timeout") from None
-    value = dict(pair.split("=", 1) for pair in overrides).get("JOB_TIMEOUT", project_defaults.JOB_TIMEOUT)
+    from crawler.commands.options import parse_overrides
+
+    value = parse_overrides(tuple(overrides)).get("JOB_TIMEOUT", project_defaults.JOB_TIMEOUT)
     try:
         seconds = float(value)
     except ValueError:
