@@ -6,6 +6,11 @@ columns, default sorts and facets, and holds the canned queries.  Datasette
 names a database after its file, so the shipped file's ``mirror`` key is
 renamed to the served file's stem; the text is otherwise copied as it is, so
 no YAML library is needed to write it.
+
+:func:`browse_options` adds what makes the pages read well: the templates
+(an event's page, the dead-link list), the plugin (the ``registered_domain``
+SQL function, short URL cells, internal columns left out of table pages) and
+its stylesheet.  See ``plugins/mirror_browse.py``.
 """
 
 from __future__ import annotations
@@ -14,6 +19,19 @@ from importlib.resources import files
 from pathlib import Path
 
 DATABASE_KEY = "\n  mirror:\n"
+HERE = Path(__file__).resolve().parent
+
+
+def browse_options() -> list[str]:
+    """Datasette's options for the mirror's templates, plugin and static files (all in this package)."""
+    return [
+        "--template-dir",
+        str(HERE / "templates"),
+        "--plugins-dir",
+        str(HERE / "plugins"),
+        "--static",
+        f"mirror-browse:{HERE / 'static'}",
+    ]
 
 
 def metadata_text(db_path: str) -> str:

@@ -177,7 +177,7 @@ def export(db_path, fmt, since, until, out):
 )
 def serve(db_path, port, host, open_browser, write_metadata):
     """Browse and search the mirror with Datasette (read-only)."""
-    from crawler.browse import metadata_text
+    from crawler.browse import browse_options, metadata_text
     from pipeline.schema import frozen
 
     path, current = readable_mirror(db_path)
@@ -188,7 +188,7 @@ def serve(db_path, port, host, open_browser, write_metadata):
             target.write_text(metadata, encoding="utf-8")
         except OSError as exc:
             fail(f"cannot write {target}: {exc.strerror}")
-        click.echo(f"Wrote {target}; run: datasette {path} -m {target}")
+        click.echo(f"Wrote {target}; run: datasette {path} -m {target} {' '.join(browse_options())}")
         return
     if importlib.util.find_spec("datasette") is None:
         fail("Datasette is not installed: pip install 'news-event-mirror[browse]' or pip install datasette")
@@ -203,19 +203,31 @@ def serve(db_path, port, host, open_browser, write_metadata):
             f"warning: {path} has an older schema and is read-only: some tables or views may be missing",
             err=True,
         )
-    # In a folder nobody can write, Datasette could not make the -shm its reads need: immutable.
+    # Read-only mode (mode=ro) on the WAL mirror: a page reads a consistent snapshot while a sync
+    # writes, and never blocks it.  Immutable only where nobody can write (no -shm can be made).
     database = ["-i", path] if frozen(path) else [path]
     with tempfile.TemporaryDirectory(prefix="crawler-serve-") as folder:
         meta = Path(folder) / "metadata.yml"
         meta.write_text(metadata, encoding="utf-8")
-        cmd = [sys.executable, "-m", "datasette", "serve", *database, "-m", str(meta)]
+        cmd = [sys.executable, "-m", "datasette", "serve", *database, "-m", str(meta), *browse_options()]
         cmd += ["-h", host, "-p", str(port)]
         click.echo(f"Serving {path} on http://{host}:{port}/ (Ctrl-C stops)", err=True)
-        code = _serve_until_stopped([*cmd, *(["--open"] if open_browser else [])])
+        code = _serve_until_stopped([*cmd, *(["--open"] if open_browser else [])], _plugin_env())
     sys.exit(code)
 
 
-def _serve_until_stopped(cmd: list[str]) -> int:
+def _plugin_env() -> dict:
+    """The environment for Datasette: its plugin imports this package, wherever it is installed."""
+    import os
+
+    import crawler
+
+    root = str(Path(crawler.__file__).resolve().parents[1])
+    paths = [root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(dict.fromkeys(paths))}
+
+
+def _serve_until_stopped(cmd: list[str], env: dict | None = None) -> int:
     """Run Datasette as a child that never outlives this process; 0 when a signal stopped it.
 
     Ctrl-C reaches the child with the terminal's process group; SIGTERM and a
@@ -235,7 +247,7 @@ def _serve_until_stopped(cmd: list[str]) -> int:
 
     previous = {sig: signal.signal(sig, pass_on) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        children.append(subprocess.Popen(cmd))
+        children.append(subprocess.Popen(cmd, env=env))
         if stopped:  # the signal came while the child was starting
             children[0].send_signal(signal.SIGTERM)
         code = children[0].wait()
