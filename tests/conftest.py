@@ -156,3 +156,15 @@ def _age_demo(folder: Path) -> Mirror:
         )
         assert proc.returncode == 0, proc.stderr
     return Mirror(proc, db)
+
+
+@pytest.fixture
+def wiki():
+    """The MediaWiki stand-in serving the portal's January 2023 (the demo's month)."""
+    from crawler.demo import PORTAL_MONTH
+    from crawler.loopback.mediawiki import MediaWikiServer
+
+    server = MediaWikiServer()
+    server.add_month(PORTAL_MONTH.read_text(encoding="utf-8"))
+    yield server
+    server.close()

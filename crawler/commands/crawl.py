@@ -17,6 +17,7 @@ from crawler.commands.crawl_settings import (
     api_url,
     job_settings,
     mark_failed,
+    require_contact,
     route_to_demo,
     site_of,
     sole_writer,
@@ -105,6 +106,8 @@ def run(
                 "--site-root and --max-pages are for the markdown site", param_hint="--site"
             )
         spider_args = {"api_url": api_url(start_urls, settings), **window, "full": full}
+        if not demo:
+            require_contact(spider_args["api_url"], settings.get("WIKIPEDIA_USER_AGENT"))
     else:
         spider_args = {"site_root": site_root, **window, "max_pages": max_pages or 0, "full": full}
     from crawler.demo import PORTAL_SINCE, PORTAL_UNTIL, DemoServer, portal_demo

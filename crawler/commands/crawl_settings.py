@@ -87,6 +87,30 @@ def api_url(start_urls, settings) -> str:
     return urlunsplit((parts.scheme, parts.netloc, "/w/api.php", "", ""))
 
 
+WIKIMEDIA = ("wikipedia.org", "wikimedia.org", "wikidata.org", "mediawiki.org", "wiktionary.org",
+             "wikinews.org", "wikiquote.org", "wikisource.org", "wikibooks.org", "wikiversity.org",
+             "wikivoyage.org")  # fmt: skip
+PLACEHOLDER_CONTACT = "operator: set WIKIPEDIA_USER_AGENT"
+
+
+def require_contact(api: str, user_agent: str) -> None:
+    """Refuse to read a Wikimedia API without the operator's contact in the User-Agent.
+
+    Wikimedia's User-Agent policy asks every client for a way to reach its
+    operator (a web page or an e-mail address); the shipped User-Agent only
+    names the tool.  Other APIs (a loopback stand-in, the demo, a wiki of your
+    own) are not asked.
+    """
+    host = (urlsplit(api).hostname or "").lower()
+    if not any(host == domain or host.endswith("." + domain) for domain in WIKIMEDIA):
+        return
+    if PLACEHOLDER_CONTACT in user_agent or not any(mark in user_agent for mark in ("@", "http", "User:")):
+        raise click.UsageError(
+            f"{host} asks every API client for a contact: set WIKIPEDIA_USER_AGENT to one naming you, "
+            '-s "WIKIPEDIA_USER_AGENT=news-event-mirror/0.1 (https://your.site/contact; you@your.site)"'
+        )
+
+
 def route_to_demo(settings, demo) -> None:
     """Deliver every request of this crawl to the local demo server (a ``DemoServer``).
 

@@ -52,26 +52,20 @@ from crawler.failures import error_kind
 from crawler.items import PageItem
 from crawler.progress import site_progress
 from crawler.spiders import ReadsFrontier, arguments
+from crawler.wikiapi import (
+    BACK_OFF_STATUSES,
+    ApiError,
+    api_time,
+    cached_time,
+    read_answer,
+    wait_for,
+    warnings_of,
+)
 from pipeline.clock import Clock
 from pipeline.parsed import PageError
 from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_portal
 
 BATCH = 50  # titles per revisions query: the API's limit for clients without the bot right
-# Answers that mean "not now": waited out with a growing delay (or Retry-After), never hammered.
-BACK_OFF_STATUSES = [429, 500, 502, 503, 504]
-
-
-class ApiError(Exception):
-    """The API answered with an error object (``{"error": {"code": …}}``)."""
-
-    def __init__(self, code: str, info: str):
-        super().__init__(f"{code}: {info}")
-        self.code = code
-
-    @property
-    def passing(self) -> bool:
-        """A lagged cluster or an overloaded server: asking again later may succeed."""
-        return self.code in ("maxlag", "http")
 
 
 class PortalSpider(ReadsFrontier, Spider):
@@ -81,6 +75,9 @@ class PortalSpider(ReadsFrontier, Spider):
         "CONCURRENT_REQUESTS": 1,
         "CONCURRENT_REQUESTS_PER_DOMAIN": 1,
         "ROBOTSTXT_OBEY": False,
+        # 50 encoded titles make a URL of about 2,300 characters: past Scrapy's default limit
+        # (2,083), which would drop the request without a word.  Wikimedia takes URLs of 8 KB.
+        "URLLENGTH_LIMIT": 8192,
         # Failed connections are retried by Scrapy; 429/5xx answers by the spider, with back-off.
         "RETRY_HTTP_CODES": [],
     }
@@ -110,7 +107,6 @@ class PortalSpider(ReadsFrontier, Spider):
     def progress(self, stats) -> str:
         return site_progress(stats, "days")
 
-
     def window(self) -> list[dt.date]:
         """The days this run covers, newest first."""
         until = self.until or Clock.from_settings(self.settings).now().date()
@@ -130,37 +126,23 @@ class PortalSpider(ReadsFrontier, Spider):
             dont_filter=True,
         )
 
-    @staticmethod
-    def _answer(response) -> dict:
-        """The API's JSON; :class:`ApiError` when it is an error object, not JSON, or a 429/5xx."""
-        if response.status in BACK_OFF_STATUSES:
-            raise ApiError("http", f"HTTP {response.status}")
-        try:
-            data = json.loads(response.body)
-        except ValueError:
-            raise ApiError("badjson", f"not JSON ({len(response.body)} bytes)") from None
-        if not isinstance(data, dict):
-            raise ApiError("badjson", f"a JSON {type(data).__name__}, not an object")
-        error = data.get("error")
-        if error:
-            raise ApiError(error.get("code", "unknown"), error.get("info", ""))
+    def _answer(self, response) -> dict:
+        data = read_answer(response.status, response.body)
+        for warning in warnings_of(data):
+            self.logger.warning("Wikipedia API warning for %s: %s", response.url, warning)
+            self.crawler.stats.inc_value("wikipedia/api_warnings")
         return data
 
     async def _retry_later(self, response, exc: ApiError) -> Request | None:
         """The same request again after a wait, while tries remain; None when it should not be.
 
-        The wait is the answer's ``Retry-After`` when it gives one in seconds, else
-        1, 2, 4, … seconds (``RETRY_AFTER_MAX`` at most): one request at a time
-        already, and slower still while the server says it is struggling.
+        One request at a time already, and slower still while the server says
+        it is struggling (``crawler.wikiapi.wait_for``).
         """
         tries = response.meta["tries"] + 1
         if not exc.passing or tries > self.settings.getint("WIKIPEDIA_RETRIES"):
             return None
-        try:
-            wait = float(response.headers.get("Retry-After") or 2 ** (tries - 1))
-        except ValueError:  # an HTTP date: MediaWiki sends seconds, a proxy might not
-            wait = 2.0 ** (tries - 1)
-        wait = min(wait, self.settings.getfloat("RETRY_AFTER_MAX"))
+        wait = wait_for(response.headers.get("Retry-After"), tries, self.settings.getfloat("RETRY_AFTER_MAX"))
         self.logger.info("Wikipedia answered %s; asking again in %.0f s", exc, wait)
         await asyncio.sleep(wait)
         return response.request.replace(meta={**response.meta, "tries": tries})
@@ -169,14 +151,14 @@ class PortalSpider(ReadsFrontier, Spider):
         days = self.window()
         for first in range(0, len(days), BATCH):
             batch = days[first : first + BATCH]
-            titles = [day_title(day) for day in batch]
             yield self._api(
                 self.revisions,
                 {"days": batch},
                 action="query",
                 prop="revisions",
                 rvprop="ids|timestamp",
-                titles="|".join(titles),
+                redirects="1",
+                titles="|".join(day_title(day) for day in batch),
             )
 
     async def revisions(self, response):
@@ -193,42 +175,53 @@ class PortalSpider(ReadsFrontier, Spider):
                 yield item
             return
         self.start_results[self.api_url] = "ok"
-        query = data.get("query", {})
-        spelled = {n["to"]: n["from"] for n in query.get("normalized", [])}
-        current: dict[str, int | None] = {}
-        for page in query.get("pages", []):
-            title = spelled.get(page.get("title"), page.get("title"))
-            revisions = page.get("revisions") or [{}]
-            current[title] = None if page.get("missing") else revisions[0].get("revid")
+        current = latest_revisions(data)
         held = self.frontier.known_revisions([page_url(day_title(day)) for day in days])
         changed: dict[tuple[int, int], list[dt.date]] = defaultdict(list)
         for day in days:
             url = page_url(day_title(day))
-            revid = current.get(day_title(day))
-            if revid is None:
+            revision = current.get(day_title(day).replace("_", " "))
+            if revision is None:
                 # No page for the day (yet): nothing to store, said once in pages.
                 yield PageItem(url=url, kind="error", error="no such page on Wikipedia", date=day.isoformat())
-            elif not self.full and held.get(url) == revid:
+            elif not self.full and held.get(url) == revision[0]:
                 self.not_due.add(url)
-                yield PageItem(url=url, kind="day", unchanged=True, revision=revid, date=day.isoformat())
+                yield PageItem(
+                    url=url, kind="day", unchanged=True, revision=revision[0], date=day.isoformat()
+                )
             else:
                 changed[(day.year, day.month)].append(day)
         for (year, month), month_days in sorted(changed.items(), reverse=True):
-            wanted = {day.isoformat(): current[day_title(day)] for day in month_days}
+            wanted = {day.isoformat(): current[day_title(day).replace("_", " ")] for day in month_days}
             if len(month_days) > self.settings.getint("WIKIPEDIA_MONTHLY_AFTER"):
                 yield self._parse_request(month_title(year, month), wanted)
             else:
                 for day in month_days:
                     yield self._parse_request(day_title(day), {day.isoformat(): wanted[day.isoformat()]})
 
-    def _parse_request(self, title: str, wanted: dict[str, int]) -> Request:
+    def _parse_request(self, title: str, wanted: dict[str, tuple[int, str]]) -> Request:
         return self._api(
-            self.parsed, {"wanted": wanted, "title": title}, action="parse", page=title, prop="text|revid"
+            self.parsed,
+            {"wanted": wanted, "title": title},
+            action="parse",
+            page=title,
+            prop="text|revid",
+            redirects="1",
         )
 
     async def parsed(self, response):
-        wanted: dict[str, int] = response.meta["wanted"]
+        """A day's own page, or a monthly page: each wanted day stored with the revision it shows.
+
+        A day's own page is rendered from its latest revision, which the answer
+        names (``revid``).  A monthly page comes from the parser cache, rendered
+        when its ``Cached time`` says: a day edited after that (less the
+        replicas' ``maxlag``) may still show older text there, and a day past
+        the include limit is not there at all, so those days are read from
+        their own pages in this run.
+        """
+        wanted: dict[str, tuple[int, str]] = response.meta["wanted"]
         days = [dt.date.fromisoformat(d) for d in wanted]
+        title = response.meta["title"]
         try:
             data = self._answer(response)
             html = data["parse"]["text"]
@@ -244,31 +237,52 @@ class PortalSpider(ReadsFrontier, Spider):
                 yield item
             return
         except (PageError, KeyError, TypeError) as exc:
-            for item in self._failed_days(days, f"unreadable portal page {response.meta['title']}: {exc}"):
+            for item in self._failed_days(days, f"unreadable portal page {title}: {exc}"):
                 yield item
             return
-        single = len(wanted) == 1 and response.meta["title"] == day_title(days[0])
-        found = set()
+        own_page = title != month_title(days[0].year, days[0].month)
+        if own_page and not isinstance(data["parse"].get("revid"), int):
+            for item in self._failed_days(days, f"the API's answer for {title} names no revision"):
+                yield item
+            return
+        rendered = None if own_page else cached_time(html)
+        stored = set()
         for day in portal_days:
-            if day.date not in wanted or day.date in found:
+            if day.date not in wanted or day.date in stored:
                 continue  # a monthly page holds days this run does not need
-            found.add(day.date)
+            revid, timestamp = wanted[day.date]
+            if not own_page and not self._month_is_newer(rendered, timestamp):
+                continue  # the month may show an older revision of this day: read below
+            stored.add(day.date)
             block = json.dumps([[url, repr(event)] for url, event in day.events]).encode()
             yield PageItem(
                 url=day.url,
                 kind="day",
                 http_status=response.status,
                 content_hash=hashlib.sha256(block).hexdigest(),
-                size=len(response.body) if single else None,
-                # The day's own page says its revision; a monthly page says the month's, so the
-                # one the revisions query gave is kept.
-                revision=data["parse"].get("revid") if single else wanted[day.date],
+                size=len(response.body) if own_page else None,
+                revision=data["parse"]["revid"] if own_page else revid,
                 date=day.date,
                 parsed=day,
             )
-        missing = [day for day in days if day.isoformat() not in found]
-        for item in self._failed_days(missing, f"the day is not on {response.meta['title']}"):
-            yield item
+        on_page = {day.date for day in portal_days}
+        for day in days:
+            if day.isoformat() in stored:
+                continue
+            if own_page:
+                for item in self._failed_days([day], f"the day is not on {title}"):
+                    yield item
+            else:
+                why = "stale" if day.isoformat() in on_page else "missing"
+                self.crawler.stats.inc_value(f"wikipedia/days_reread_{why}")
+                yield self._parse_request(day_title(day), {day.isoformat(): wanted[day.isoformat()]})
+
+    def _month_is_newer(self, rendered: dt.datetime | None, timestamp: str) -> bool:
+        """Was the monthly page rendered after this revision of the day was saved (and replicated)?"""
+        if rendered is None or not timestamp:
+            return False
+        slack = dt.timedelta(seconds=self.settings.getfloat("WIKIPEDIA_MAXLAG"))
+        return api_time(timestamp) <= rendered - slack
 
     def _failed_days(self, days: list[dt.date], reason: str):
         for day in days:
@@ -285,3 +299,24 @@ class PortalSpider(ReadsFrontier, Spider):
         self.logger.warning("Wikipedia API request failed: %s (%s)", request.url, reason)
         days = request.meta.get("days") or [dt.date.fromisoformat(d) for d in request.meta.get("wanted", {})]
         yield from self._failed_days(days, reason)
+
+
+def latest_revisions(data: dict) -> dict[str, tuple[int, str]]:
+    """Each asked title's latest revision (id, timestamp), by the title as asked (spaces for _).
+
+    The API answers under the final title: after ``normalized`` spelling and,
+    with ``redirects=1``, after a redirect to another page, whose revision
+    is then the one that holds the day.
+    """
+    query = data.get("query", {})
+    back: dict[str, str] = {}
+    for step in query.get("normalized", []) + query.get("redirects", []):
+        back[step["to"]] = back.get(step["from"], step["from"])
+    latest = {}
+    for page in query.get("pages", []):
+        revisions = page.get("revisions") or []
+        if page.get("missing") or not revisions or "revid" not in revisions[0]:
+            continue
+        asked = back.get(page["title"], page["title"])
+        latest[asked.replace("_", " ")] = (revisions[0]["revid"], revisions[0].get("timestamp", ""))
+    return latest
