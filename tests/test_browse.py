@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -275,3 +277,147 @@ def test_serve_reads_a_read_only_mirror(small_mirror):
         for step in undo:
             subprocess.run(step, check=True)
     assert proc.returncode == 0
+
+
+# -- read well: internal columns, outlets, the event page, a sync while pages are read --------
+
+
+def header_columns(html: str) -> list[str]:
+    return re.findall(r'<th [^>]*data-column="([^"]+)"', html)
+
+
+def test_table_pages_leave_out_internal_columns_that_json_and_sql_keep(datasette):
+    shown = header_columns(datasette.get("/mirror/events"))
+    assert {"date", "text", "story"} <= set(shown)
+    assert not {"text_key", "content_hash", "sync_run"} & set(shown)
+    assert not {"text_key", "content_hash", "sync_run"} & set(
+        header_columns(datasette.get("/mirror/events", _search="Mali"))
+    )
+    row = datasette.rows("/mirror/events.json", _size="1")[0]
+    assert {"text_key", "content_hash", "sync_run"} <= set(row)  # still queryable
+    assert "text_key" in header_columns(datasette.get("/mirror/events", _internal="1"))
+    assert header_columns(datasette.get("/mirror/events", _col="text_key")) == ["id", "text_key"]
+    assert "content_hash" not in header_columns(datasette.get("/mirror/sources"))
+    assert not {"etag", "last_modified"} & set(header_columns(datasette.get("/mirror/pages")))
+    answer = json.loads(datasette.get("/mirror.json", sql="select text_key from events limit 1"))
+    assert answer["rows"][0][0]
+
+
+def test_every_hidden_column_is_a_column_of_its_table():
+    tables = yaml.safe_load(metadata_text("mirror.db"))["databases"]["mirror"]["tables"]
+    hidden = {
+        table: meta["plugins"]["crawler-browse"]["hidden_columns"]
+        for table, meta in tables.items()
+        if "plugins" in meta
+    }
+    assert hidden["events"] == ["text_key", "content_hash", "sync_run"]
+    for table, columns in hidden.items():
+        assert set(columns) <= set(TABLES[table][0]), table
+
+
+def test_the_outlet_facet_merges_subdomains_by_registered_domain(datasette, aged_demo):
+    from crawler.outlets import registered_domain
+
+    cnn = datasette.rows("/mirror/dead_sources.json", outlet="cnn.com")
+    hosts = {urllib.parse.urlsplit(row["url"]).hostname for row in cnn}
+    assert {"edition.cnn.com", "money.cnn.com", "www.cnn.com"} <= hosts
+    dead = aged_demo.query(
+        "SELECT s.domain FROM sources s JOIN event_sources es ON es.source_id = s.id WHERE s.status = 'dead'"
+    )
+    assert len(cnn) == sum(registered_domain(row["domain"]) == "cnn.com" for row in dead) == 5
+    assert {row["outlet"] for row in cnn} == {"cnn.com"}
+    page = datasette.get("/mirror/dead_sources")
+    facet = page.split('id="facet-outlet"', 1)[1].split("</ul>", 1)[0]
+    assert 'data-facet-value="cnn.com">cnn.com</a> 5' in facet and "edition.cnn.com" not in facet
+    assert 'data-facet-value="bbc.co.uk">bbc.co.uk</a> 11' in facet
+    answer = json.loads(datasette.get("/mirror.json", sql="select registered_domain('news.bbc.co.uk')"))
+    assert answer["rows"] == [["bbc.co.uk"]]
+
+
+def test_the_dead_link_list_sorts_by_date_and_by_outlet(datasette):
+    newest = [row["date"] for row in datasette.rows("/mirror/dead_sources.json")]
+    assert newest == sorted(newest, reverse=True)
+    oldest = [row["date"] for row in datasette.rows("/mirror/dead_sources.json", sort="date_asc")]
+    assert oldest == sorted(oldest)
+    outlets = [row["outlet"] for row in datasette.rows("/mirror/dead_sources.json", sort="outlet")]
+    assert outlets == sorted(outlets)
+    first = datasette.rows("/mirror/dead_sources.json", _size="1")[0]
+    assert list(first)[:5] == ["date", "event", "outlet", "status", "archive_url"]
+
+
+def test_the_event_page_lists_sources_related_events_and_entities(datasette, aged_demo):
+    event_id = aged_demo.scalar("SELECT id FROM events WHERE text LIKE '%63 of their soldiers%'")
+    page = datasette.get(f"/mirror/events/{event_id}")
+    assert 'class="event-sources"' in page and "AFP via SBS" in page
+    assert page.count('<li class="source source-') == aged_demo.scalar(
+        "SELECT count(*) FROM event_sources WHERE event_id = ?", [event_id]
+    )
+    related = aged_demo.query("SELECT related_id FROM related_events WHERE event_id = ?", [event_id])
+    assert len(related) == 10
+    for row in related:
+        assert f'href="/mirror/events/{row["related_id"]}"' in page
+    assert "Operation Serval" in page and "No change recorded" in page
+    other = datasette.get("/mirror/sources/1")  # other rows keep Datasette's own page
+    assert "Links from other tables" in other
+
+
+def test_cells_cut_long_urls_and_keep_the_link():
+    from crawler.browse.pages import hidden_query, short_url
+
+    url = "https://www.theguardian.com/world/2013/mar/26/" + "a-very-long-slug-" * 6 + "end"
+    shown = short_url(url)
+    assert len(shown) == 60 and shown.startswith("www.theguardian.com/world/") and shown.endswith("end")
+    assert (
+        short_url("http://web.archive.org/web/20130326093000/http://x.com/a")
+        == "web.archive.org · 2013-03-26"
+    )
+    assert hidden_query("", ["text_key"], ["id", "text_key"]) == "_nocol=text_key"
+    assert hidden_query("_col=text_key", ["text_key"], ["id", "text_key"]) is None
+    assert hidden_query("_internal=1", ["text_key"], ["id", "text_key"]) is None
+    assert hidden_query("a=1", ["text_key"], ["id"]) is None  # an older mirror without the column
+
+
+def test_registered_domains_offline():
+    from crawler.outlets import registered_domain
+
+    assert {registered_domain(h) for h in ("edition.cnn.com", "money.cnn.com", "cnn.com", "www.cnn.com")} == {
+        "cnn.com"
+    }
+    assert registered_domain("news.bbc.co.uk") == "bbc.co.uk"
+    assert registered_domain("127.0.0.1") == "127.0.0.1" and registered_domain("") == ""
+
+
+def test_a_sync_writing_while_pages_are_read_neither_waits_nor_breaks_them(aged_demo, tmp_path):
+    """Read-only mode on the WAL mirror: pages answer during a write, the writer never waits, and
+    the next page shows what it wrote (an immutable database would show the old file, or break)."""
+    db = tmp_path / "mirror.db"
+    source = sqlite3.connect(aged_demo.db)
+    target = sqlite3.connect(db)
+    source.backup(target)
+    source.close()
+    target.execute("PRAGMA journal_mode=WAL")
+    target.close()
+    event_id = aged_demo.scalar("SELECT id FROM events WHERE text LIKE '%63 of their soldiers%'")
+    server = Datasette(db)
+    try:
+        assert "63 of their soldiers" in server.get(f"/mirror/events/{event_id}")
+        writer = sqlite3.connect(db, timeout=0, isolation_level=None)  # a writer that never waits
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute(
+            "INSERT INTO event_versions (event_id, recorded_at, url, content_hash, snapshot)"
+            " SELECT id, '2030-02-01T00:00:00Z', url, content_hash, json_object('text', text) FROM events"
+            " WHERE id = ?",
+            [event_id],
+        )
+        writer.execute(
+            "UPDATE events SET text = 'Sixty-three soldiers, as corrected.' WHERE id = ?", [event_id]
+        )
+        during = server.get(f"/mirror/events/{event_id}")  # a page while the sync's transaction is open
+        assert "63 of their soldiers" in during and "No change recorded" in during
+        writer.execute("COMMIT")
+        writer.close()
+        after = server.get(f"/mirror/events/{event_id}")
+        assert "Sixty-three soldiers, as corrected." in after
+        assert "Changed 2030-02-01" in after and "63 of their soldiers" in after  # the earlier version
+    finally:
+        server.close()
