@@ -7,6 +7,12 @@ domain, how many dead sources have an archived copy, the sync history, and
 the mirror's figures next to the published ones of ``shared/docs/DEADLINKS.md``.
 The figures come from SQL over ``mirror.db`` (``figures``) and are written to
 ``report.json`` too, so a test or a notebook can read the same numbers.
+
+Domains are grouped by outlet, their registered domain (``edition.cnn.com``
+and ``money.cnn.com`` are ``cnn.com``; :mod:`crawler.outlets`).  The page ends
+with every dead source, linked, with the events that cite it and its archived
+copy.  Figures for a site (the Context, Wikipedia's portal) show only for a
+site whose events the mirror holds.
 """
 
 from __future__ import annotations
@@ -22,6 +28,8 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to files
 import matplotlib.pyplot as plt  # noqa: E402
 
+from crawler.outlets import registered_domain  # noqa: E402
+from crawler.reports import dead_links  # noqa: E402
 from pipeline.schema import rows_of  # noqa: E402
 
 STATUSES = ("alive", "failing", "dead", "blocked", "unchecked")
@@ -54,10 +62,14 @@ SELECT substr(first_cited, 1, 4) AS year, count(*), sum(archive_url IS NOT NULL)
   WHERE s.status = 'dead' GROUP BY s.id)
 GROUP BY year ORDER BY year
 """
-TOP_DOMAINS_SQL = """
-SELECT domain, sources, alive, failing, dead, blocked, unchecked FROM domains
-ORDER BY sources DESC, domain LIMIT ?
+DOMAIN_STATUS_SQL = "SELECT domain, status, count(*) FROM sources GROUP BY domain, status"
+SITES_SQL = """
+SELECT coalesce(e.site, 'thecontext') AS site, count(*) AS events,
+  sum(EXISTS (SELECT 1 FROM event_sources es JOIN sources s ON s.id = es.source_id
+              WHERE es.event_id = e.id AND s.status = 'dead')) AS with_dead
+FROM events e GROUP BY 1 ORDER BY 1
 """
+SITE_NAMES = {"thecontext": "the Context (thecontext.net)", "wikipedia": "Wikipedia's Current Events Portal"}
 
 
 def _breakdown(rows) -> dict[str, dict[str, int]]:
@@ -69,6 +81,53 @@ def _breakdown(rows) -> dict[str, dict[str, int]]:
 
 def _percent(part: int, whole: int) -> float | None:
     return round(100.0 * part / whole, 1) if whole else None
+
+
+def outlets(db) -> list[dict]:
+    """Sources by outlet (registered domain), with the hosts merged into each, most sources first."""
+    merged: dict[str, dict] = {}
+    for domain, status, n in db.execute(DOMAIN_STATUS_SQL).fetchall():
+        outlet = registered_domain(domain) or "?"
+        row = merged.setdefault(
+            outlet, {"outlet": outlet, "hosts": [], "sources": 0, **dict.fromkeys(STATUSES, 0)}
+        )
+        if domain not in row["hosts"]:
+            row["hosts"].append(domain)
+        row["sources"] += n
+        row[status if status in STATUSES else "unchecked"] += n
+    for row in merged.values():
+        row["hosts"].sort()
+    return sorted(merged.values(), key=lambda row: (-row["sources"], row["outlet"]))
+
+
+def sites(db) -> dict[str, dict]:
+    """Per site the mirror holds events of: its events, and how many cite a dead source."""
+    return {
+        site: {"events": events, "events_with_dead_source": with_dead, "percent": _percent(with_dead, events)}
+        for site, events, with_dead in db.execute(SITES_SQL).fetchall()
+    }
+
+
+def dead_sources(db) -> list[dict]:
+    """Every dead source with its outlet, archived copy and the events citing it, by outlet."""
+    found = []
+    for source in dead_links(db):
+        events = [
+            {key: event[key] for key in ("event_id", "date", "label", "text", "event_url")}
+            for event in source["events"]
+        ]
+        found.append(
+            {
+                "url": source["url"],
+                "domain": source["domain"],
+                "outlet": registered_domain(source["domain"]),
+                "dead_since": source["dead_since"],
+                "archive_url": source["archive_url"],
+                "archive_timestamp": source["archive_timestamp"],
+                "events": events,
+            }
+        )
+    return sorted(found, key=lambda s: (s["outlet"] or "", s["dead_since"] or "", s["url"]))
 
 
 def figures(db, top: int = 12) -> dict:
@@ -87,10 +146,7 @@ def figures(db, top: int = 12) -> dict:
     ).fetchone()[0]
     by_year = _breakdown(db.execute(BY_YEAR_SQL).fetchall())
     sources_2013 = sum(by_year.get("2013", {}).values())
-    domains = [
-        dict(zip(("domain", "sources", *STATUSES), row, strict=True))
-        for row in db.execute(TOP_DOMAINS_SQL, [top]).fetchall()
-    ]
+    domains = outlets(db)[:top]
     runs = rows_of(
         db,
         "SELECT id, kind, started_at, status, requests, events_new, sources_checked"
@@ -113,6 +169,8 @@ def figures(db, top: int = 12) -> dict:
             for year, dead_n, archived_n in db.execute(DEAD_BY_YEAR_SQL).fetchall()
         },
         "top_domains": domains,
+        "sites": sites(db),
+        "dead_sources": dead_sources(db),
         "sync_runs": runs,
     }
 
@@ -153,10 +211,10 @@ def chart_by_year(fig_data: dict, path: Path) -> Path:
 def chart_by_domain(fig_data: dict, path: Path) -> Path:
     domains = list(reversed(fig_data["top_domains"]))
     fig, ax = plt.subplots(figsize=(8, 0.4 * len(domains) + 1.5))
-    labels = [f"{d['domain']} ({d['sources']})" for d in domains]
+    labels = [f"{d['outlet']} ({d['sources']})" for d in domains]
     _stacked(ax, labels, [{s: d[s] for s in STATUSES} for d in domains], horizontal=True)
-    ax.set_xlabel("% of the domain's sources")
-    ax.set_title("Top domains by sources cited")
+    ax.set_xlabel("% of the outlet's sources")
+    ax.set_title("Top outlets (registered domains) by sources cited")
     return _save(fig, path)
 
 
@@ -200,26 +258,94 @@ def _pct(value) -> str:
     return "–" if value is None else f"{value:.1f}%"
 
 
+def _a(href: str | None, text: str, title: str | None = None) -> str:
+    if not href:
+        return html.escape(text)
+    tip = f' title="{html.escape(title)}"' if title else ""
+    return f'<a href="{html.escape(href)}"{tip}>{html.escape(text)}</a>'
+
+
+def _short(url: str, limit: int = 70) -> str:
+    bare = url.split("://", 1)[-1]
+    return bare if len(bare) <= limit else bare[: limit - 1] + "…"
+
+
+def _comparison(f: dict) -> str:
+    ours = [
+        (f["sources_2013_dead_percent"], "sources first cited by events of 2013 that are dead"),
+        (f["events_with_dead_source_percent"], "events citing at least one dead source"),
+        None,  # Wikipedia's pages: only next to the portal's own events, when the mirror holds them
+    ]
+    portal = f["sites"].get("wikipedia")
+    if portal:
+        ours[2] = (portal["percent"], "Portal events citing at least one dead source")
+    return "".join(
+        f"<tr><td>{html.escape(label)}</td><td>{value:.0f}%</td><td>{html.escape(who)}</td>"
+        f"<td>{_pct(mine[0])}</td><td>{html.escape(mine[1])}</td></tr>"
+        for (label, value, who), mine in zip(PUBLISHED, ours, strict=True)
+        if mine is not None
+    )
+
+
+def _sites(f: dict) -> str:
+    if not f["sites"]:
+        return ""
+    rows = "".join(
+        f"<tr><td>{html.escape(SITE_NAMES.get(site, site))}</td><td>{n['events']}</td>"
+        f"<td>{n['events_with_dead_source']}</td><td>{_pct(n['percent'])}</td></tr>"
+        for site, n in f["sites"].items()
+    )
+    return (
+        "<h2>By site</h2><table><tr><th>events of</th><th>events</th><th>citing a dead source</th>"
+        f"<th>share</th></tr>{rows}</table>"
+    )
+
+
+def _dead_list(f: dict) -> str:
+    if not f["dead_sources"]:
+        return '<h2 id="dead-sources">Dead sources</h2><p>No source is dead.</p>'
+    rows = []
+    for s in f["dead_sources"]:
+        archived = (
+            _a(s["archive_url"], _archived_label(s["archive_timestamp"]), s["archive_url"])
+            if s["archive_url"]
+            else "none found yet"
+        )
+        cited = "".join(
+            f"<li>{html.escape(e['date'] or '')} {_a(e['event_url'], _clip(e['text'] or '', 120), e['text'])}"
+            f"{' <span class=note>(' + html.escape(e['label']) + ')</span>' if e['label'] else ''}</li>"
+            for e in s["events"]
+        )
+        source = _a(s["url"], _short(s["url"]), s["url"])
+        since = html.escape((s["dead_since"] or "")[:10])
+        rows.append(
+            f"<tr><td class=nowrap>{html.escape(s['outlet'] or '')}</td><td class=url>{source}</td>"
+            f"<td class=nowrap>{since}</td><td class=nowrap>{archived}</td>"
+            f"<td class=cited><ul>{cited}</ul></td></tr>"
+        )
+    return (
+        f'<h2 id="dead-sources">Dead sources ({len(rows)})</h2>'
+        "<p>Each dead source, by outlet, with its archived copy and the events that cite it.</p>"
+        '<table class="dead"><tr><th>outlet</th><th>source</th><th>dead since</th><th>archived copy</th>'
+        f"<th>cited by</th></tr>{''.join(rows)}</table>"
+    )
+
+
+def _archived_label(timestamp: str | None) -> str:
+    stamp = (timestamp or "")[:8]
+    return f"copy of {stamp[:4]}-{stamp[4:6]}-{stamp[6:]}" if len(stamp) == 8 and stamp.isdigit() else "copy"
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def render_page(f: dict, charts: dict[str, Path], db_path: str, now: str) -> str:
     s = f["by_status"]
-    comparison = "".join(
-        f"<tr><td>{html.escape(label)}</td><td>{value:.0f}%</td><td>{html.escape(who)}</td>"
-        f"<td>{_pct(ours)}</td><td>{html.escape(ours_label)}</td></tr>"
-        for (label, value, who), (ours, ours_label) in zip(
-            PUBLISHED,
-            [
-                (f["sources_2013_dead_percent"], "sources first cited by events of 2013 that are dead"),
-                (f["events_with_dead_source_percent"], "events citing at least one dead source"),
-                (
-                    f["events_with_dead_source_percent"],
-                    "Portal events citing at least one dead source (as above)",
-                ),
-            ],
-            strict=True,
-        )
-    )
+    comparison = _comparison(f)
     domains = "".join(
-        f"<tr><td>{html.escape(d['domain'])}</td><td>{d['sources']}</td>"
+        f"<tr><td>{html.escape(d['outlet'])}</td>"
+        f"<td>{html.escape(', '.join(h for h in d['hosts'] if h != d['outlet']))}</td><td>{d['sources']}</td>"
         + "".join(f"<td>{d[st]}</td>" for st in STATUSES)
         + "</tr>"
         for d in f["top_domains"]
@@ -238,6 +364,12 @@ body {{ font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto;
 table {{ border-collapse: collapse; margin: 1rem 0 }}
 td, th {{ border: 1px solid #ccc; padding: .3rem .6rem }}
 .big {{ font-size: 1.4rem }} img {{ max-width: 100% }}
+table.dead {{ width: 100% }} table.dead td {{ vertical-align: top }}
+table.dead td.url {{ overflow-wrap: anywhere; min-width: 12rem; max-width: 16rem }}
+table.dead td.cited {{ min-width: 24rem }}
+table.dead td.nowrap {{ white-space: nowrap }}
+table.dead ul {{ margin: 0; padding-left: 1.1em }}
+.note {{ color: #666 }}
 </style></head><body>
 <h1>Link rot in the mirror</h1>
 <p>{html.escape(db_path)}, as of {html.escape(now)}: {f["events"]} events citing {f["sources"]} sources,
@@ -252,8 +384,12 @@ td, th {{ border: 1px solid #ccc; padding: .3rem .6rem }}
 <p>A source is dead after three failed checks at least three days apart; blocked sources (403, bot walls)
 are never counted dead. See the README for the policy.</p>
 <h2>By the year of the events</h2>{_img(charts["by_year"], "Sources by event year")}
-<h2>By domain</h2>{_img(charts["by_domain"], "Top domains")}
-<table><tr><th>domain</th><th>sources</th>{"".join(f"<th>{st}</th>" for st in STATUSES)}</tr>{domains}</table>
+{_sites(f)}
+<h2>By outlet</h2>{_img(charts["by_domain"], "Top outlets")}
+<p>An outlet is a registered domain: its subdomains (edition.cnn.com, money.cnn.com) count with it.
+<a href="#dead-sources">The dead sources</a> are listed below.</p>
+<table><tr><th>outlet</th><th>also as</th><th>sources</th>{"".join(f"<th>{st}</th>" for st in STATUSES)}</tr>
+{domains}</table>
 <h2>Next to published figures</h2>
 <table><tr><th>published measure</th><th>value</th><th>by</th><th>this mirror</th><th>measured as</th></tr>
 {comparison}</table>
@@ -263,6 +399,7 @@ are expected to be lower for the same rot.</p>
 <h2>Sync history</h2>{_img(charts["history"], "Sync history")}
 <table><tr><th>run</th><th>kind</th><th>started</th><th>status</th><th>site requests</th><th>new events</th>
 <th>sources checked</th></tr>{runs}</table>
+{_dead_list(f)}
 </body></html>
 """
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import html
 import json
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
@@ -50,3 +52,56 @@ def test_report_numbers_match_the_mirror(aged_demo, tmp_path):
     assert page.count('<img src="data:image/png;base64,') == 4  # self-contained
     for chart in ("by_year", "by_domain", "archive", "history"):
         assert (out / f"{chart}.png").read_bytes().startswith(b"\x89PNG")
+
+
+def report_of(db, out):
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler", "report", "--db", str(db), "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads((out / "report.json").read_text()), (out / "index.html").read_text()
+
+
+def test_report_lists_dead_sources_linked_and_groups_domains_by_outlet(aged_demo, tmp_path):
+    data, page = report_of(aged_demo.db, tmp_path / "report")
+    dead = data["dead_sources"]
+    assert len(dead) == 41 and sum(bool(s["archive_url"]) for s in dead) == 31
+    listed = page.split('id="dead-sources"', 1)[1]
+    for source in dead:
+        assert f'href="{html.escape(source["url"])}"' in listed
+        if source["archive_url"]:
+            assert f'href="{html.escape(source["archive_url"])}"' in listed
+        assert source["events"]
+        for event in source["events"]:
+            assert f'href="{html.escape(event["event_url"])}"' in listed
+    assert listed.count("none found yet") == 10
+    outlets = {row["outlet"]: row for row in data["top_domains"]}
+    assert outlets["cnn.com"]["hosts"] == ["cnn.com", "edition.cnn.com", "money.cnn.com"]
+    assert outlets["cnn.com"]["sources"] == aged_demo.scalar(
+        "SELECT count(*) FROM sources WHERE domain IN ('cnn.com', 'edition.cnn.com', 'money.cnn.com')"
+    )
+    assert not any("." in host and host.startswith(("edition.", "money.")) for host in outlets)
+    assert "<td>edition.cnn.com, money.cnn.com</td>" in page
+
+
+def test_report_shows_a_site_only_when_the_mirror_holds_its_events(aged_demo, tmp_path):
+    data, page = report_of(aged_demo.db, tmp_path / "context")
+    assert list(data["sites"]) == ["thecontext"]
+    assert "Portal" not in page and "Wikipedia pages with a dead reference link" not in page
+    assert "the Context (thecontext.net)" in page
+
+    db = tmp_path / "both.db"
+    source, target = sqlite3.connect(aged_demo.db), sqlite3.connect(db)
+    source.backup(target)
+    source.close()
+    target.execute("UPDATE events SET site = 'wikipedia' WHERE date = '2013-03-27'")
+    target.commit()
+    target.close()
+    data, page = report_of(db, tmp_path / "both")
+    portal = data["sites"]["wikipedia"]
+    assert portal["events"] == 16 and set(data["sites"]) == {"thecontext", "wikipedia"}
+    assert "Wikipedia pages with a dead reference link" in page
+    assert f"<td>{portal['percent']:.1f}%</td><td>Portal events citing at least one dead source</td>" in page
+    assert "Wikipedia&#x27;s Current Events Portal" in page
