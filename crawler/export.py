@@ -1,8 +1,10 @@
 """``python -m crawler export``: one record per event, for people building datasets.
 
 Each record carries what a dataset needs without joins: the event's fields,
-its sources (URL, label, domain, liveness status, archived copy), its related
-events and its entities.  JSON Lines keeps the nesting; CSV has one row per
+its sources (the URL as cited, label, domain and outlet, liveness status and
+when it was last checked, archived copy), its related events and its
+entities.  The README's export section names every field written (a test
+holds them to it).  JSON Lines keeps the nesting; CSV has one row per
 event with the lists as JSON in their cells, so nothing is lost in either.
 Records are streamed, so a mirror of any size exports in constant memory.
 """
@@ -34,7 +36,7 @@ EVENT_COLUMNS = (
 LIST_COLUMNS = ("sources", "related", "contexts")
 
 SOURCES_SQL = """
-SELECT s.url, es.label, s.domain, s.status, s.archive_url, s.archive_timestamp
+SELECT s.url, es.label, s.domain, s.status, s.last_checked_at, s.archive_url, s.archive_timestamp
 FROM event_sources es JOIN sources s ON s.id = es.source_id
 WHERE es.event_id = ? ORDER BY es.position
 """
@@ -69,10 +71,20 @@ def event_records(
     names = [d[0] for d in events.description]
     for row in events:
         event = dict(zip(names, row, strict=True))
-        event["sources"] = rows_of(conn, SOURCES_SQL, [event["id"]])
+        event["sources"] = [_with_outlet(source) for source in rows_of(conn, SOURCES_SQL, [event["id"]])]
         event["related"] = rows_of(conn, RELATED_SQL, [event["id"]])
         event["contexts"] = [row["name"] for row in rows_of(conn, CONTEXTS_SQL, [event["id"]])]
         yield event
+
+
+def _with_outlet(source: dict) -> dict:
+    """The source with its outlet (registered domain: edition.cnn.com is cnn.com) after its domain."""
+    from crawler.outlets import registered_domain
+
+    keys = list(source)
+    at = keys.index("domain") + 1
+    outlet = {"outlet": registered_domain(source["domain"])}
+    return {**{k: source[k] for k in keys[:at]}, **outlet, **{k: source[k] for k in keys[at:]}}
 
 
 def write_jsonl(records, out) -> int:

@@ -67,3 +67,30 @@ def test_a_missing_mirror_is_a_clear_error(tmp_path):
         text=True,
     )
     assert proc.returncode == 1 and proc.stderr.startswith("error: no mirror at")
+
+
+def test_the_readme_names_every_field_the_export_writes(aged_demo):
+    import re
+
+    from conftest import ROOT
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    bullet = readme.split("- **`export`** writes", 1)[1].split("\n\n", 1)[0]
+    fields = re.search(r"its\s+fields \(([^)]*)\)", bullet).group(1)
+    sources = re.search(r"its\s+`sources` \((.*?)\), its\s+`related`", bullet, re.S).group(1)
+    related = re.search(r"its\s+`related` events \(([^)]*)\)", bullet).group(1)
+    named = [set(re.findall(r"`(\w+)`", part)) for part in (fields, sources, related)]
+    record = json.loads(export(aged_demo, "--format", "jsonl", "--until", "2013-03-27").splitlines()[0])
+    source = next(r for r in record["sources"])
+    written = [set(record) - {"sources", "related", "contexts"}, set(source), set(record["related"][0])]
+    assert named == written
+    assert "`contexts`" in bullet
+
+
+def test_sources_carry_their_outlet_and_last_check(aged_demo):
+    records = [json.loads(line) for line in export(aged_demo, "--format", "jsonl").splitlines()]
+    sources = [s for r in records for s in r["sources"]]
+    assert {s["outlet"] for s in sources if s["domain"] in ("edition.cnn.com", "money.cnn.com")} == {
+        "cnn.com"
+    }
+    assert all(s["last_checked_at"] for s in sources)  # the aged demo checked every source
