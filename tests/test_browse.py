@@ -421,3 +421,21 @@ def test_a_sync_writing_while_pages_are_read_neither_waits_nor_breaks_them(aged_
         assert "Changed 2030-02-01" in after and "63 of their soldiers" in after  # the earlier version
     finally:
         server.close()
+
+
+def test_the_sources_table_facets_and_filters_by_outlet(datasette, aged_demo):
+    page = json.loads(datasette.get("/mirror/sources.json", _size="0"))
+    facet = page["facet_results"]["domain"]
+    assert facet["type"] == "outlet"
+    counts = {item["value"]: item["count"] for item in facet["results"]}
+    assert counts["cnn.com"] == 9 and "edition.cnn.com" not in counts and "money.cnn.com" not in counts
+    cnn = next(item for item in facet["results"] if item["value"] == "cnn.com")
+    assert "_outlet=cnn.com" in cnn["toggle_url"]
+    rows = datasette.rows("/mirror/sources.json", _outlet="cnn.com")
+    assert sorted({row["domain"] for row in rows}) == ["cnn.com", "edition.cnn.com", "money.cnn.com"]
+    assert len(rows) == 9
+    html = datasette.get("/mirror/sources", _outlet="cnn.com")
+    assert (
+        "outlet (registered domain) is &#34;cnn.com&#34;" in html
+        or 'outlet (registered domain) is "cnn.com"' in html
+    )

@@ -67,9 +67,11 @@ def page(browser):
     # Loopback only: a request for any other host is refused before it leaves the browser.
     tab.route(
         "**/*",
-        lambda route: route.continue_()
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost")
-        else route.abort(),
+        lambda route: (
+            route.continue_()
+            if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost")
+            else route.abort()
+        ),
     )
     yield tab
     tab.close()
@@ -162,4 +164,5 @@ def test_source_page_and_a_table_with_long_urls(page, server, aged_demo, shots):
     assert "://web.archive.org/web/" in full and link.inner_text().startswith("web.archive.org · ")
     assert link.get_attribute("title") == full  # the whole address on hover
     assert "content_hash" not in page.locator("table.rows-and-columns thead").inner_text()
+    page.evaluate("document.querySelector('table.rows-and-columns').scrollIntoView()")
     shoot(page, shots, "6-dead-sources-table", full_page=False)

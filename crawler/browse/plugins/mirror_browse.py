@@ -11,13 +11,27 @@
 - Table pages leave out the internal columns that ``metadata.yml`` lists under
   ``plugins: crawler-browse: hidden_columns`` (``_nocol``); JSON, CSV and SQL
   still have them, and ``?_internal=1`` shows them.
+- An ``outlet`` facet for table pages (``facets: [{outlet: domain}]`` in
+  ``metadata.yml``): a domain column counted by registered domain, each value
+  a link to ``?_outlet=cnn.com``, which keeps the rows of that outlet.
 - ``browse.css`` and ``browse.js`` on every page (``--static mirror-browse:...``).
 """
 
 from __future__ import annotations
 
+import re
+
 from datasette import hookimpl
-from datasette.utils import tilde_encode, urlsafe_components
+from datasette.database import QueryInterrupted
+from datasette.facets import Facet
+from datasette.filters import FilterArguments
+from datasette.utils import (
+    escape_sqlite,
+    path_with_added_args,
+    path_with_removed_args,
+    tilde_encode,
+    urlsafe_components,
+)
 from markupsafe import Markup, escape
 
 from crawler.browse.pages import event_page, hidden_query, outlet_facet, short_url
@@ -26,7 +40,9 @@ from crawler.outlets import registered_domain
 PLUGIN = "crawler-browse"
 STATIC = "/mirror-browse/"
 DEAD_LINKS = "dead_sources"
+OUTLET_ARG = "_outlet"
 STATUSES = {"alive", "failing", "dead", "blocked", "unchecked"}
+INSTANT = re.compile(r"^(\d{4}-\d\d-\d\d)T(\d\d:\d\d)(?::\d\d(?:\.\d+)?)?(?:Z|\+00:00)$")
 
 
 @hookimpl
@@ -84,6 +100,8 @@ def _link(href: str, text: str, title: str | None = None) -> Markup:
 
 @hookimpl
 def render_cell(row, value, column, table, database, datasette):
+    if value is None and table is None and column == "archive_url":  # the dead-link list
+        return Markup('<span class="note">none found yet</span>')
     if not isinstance(value, str) or not value:
         return None
     row_url = _row_url(datasette, database)
@@ -98,6 +116,9 @@ def render_cell(row, value, column, table, database, datasette):
         pass
     if column == "status" and table in (None, "sources") and value in STATUSES:
         return Markup(f'<span class="status status-{value}">{value}</span>')
+    moment = INSTANT.match(value)
+    if moment:  # an instant (UTC, as the mirror writes them): the day and minute, whole on hover
+        return Markup(f'<span class="instant" title="{escape(value)} (UTC)">{moment[1]} {moment[2]}</span>')
     if value.startswith(("http://", "https://")) and " " not in value.strip():
         url = value.strip()
         shown = short_url(url)
@@ -138,3 +159,85 @@ async def _hide_internal(datasette, scope):
     if query is None:
         return scope
     return {**scope, "query_string": query.encode("latin-1")}
+
+
+class OutletFacet(Facet):
+    """A host column counted by outlet (registered domain); a value keeps its rows with ``?_outlet=``."""
+
+    type = "outlet"
+
+    async def suggest(self):
+        return []
+
+    async def facet_results(self):
+        results, timed_out = [], []
+        pairs = self.get_querystring_pairs()
+        size = self.get_facet_size()
+        for config in self.get_configs():
+            column = config["config"].get("column") or config["config"]["simple"]
+            col = escape_sqlite(column)
+            sql = (
+                f"select registered_domain({col}) as value, count(*) as count from ({self.sql})"
+                f" where {col} is not null group by value order by count desc, value limit {size + 1}"
+            )
+            try:
+                rows = await self.ds.execute(
+                    self.database,
+                    sql,
+                    self.params,
+                    truncate=False,
+                    custom_time_limit=self.ds.setting("facet_time_limit_ms"),
+                )
+            except QueryInterrupted:
+                timed_out.append(column)
+                continue
+            values = []
+            for row in rows.rows[:size]:
+                selected = (OUTLET_ARG, str(row["value"])) in pairs
+                change = path_with_removed_args if selected else path_with_added_args
+                path = change(self.request, {OUTLET_ARG: row["value"]})
+                values.append(
+                    {
+                        "value": row["value"],
+                        "label": row["value"],
+                        "count": row["count"],
+                        "toggle_url": self.ds.absolute_url(self.request, self.ds.urls.path(path)),
+                        "selected": selected,
+                    }
+                )
+            hide = path_with_removed_args(self.request, {"_facet_outlet": column})
+            results.append(
+                {
+                    "name": column,
+                    "type": self.type,
+                    "hideable": config["source"] != "metadata",
+                    "toggle_url": self.ds.urls.path(hide),
+                    "results": values,
+                    "truncated": len(rows) > size,
+                }
+            )
+        return results, timed_out
+
+
+@hookimpl
+def register_facet_classes():
+    return [OutletFacet]
+
+
+@hookimpl
+def filters_from_request(request, database, table, datasette):
+    """``?_outlet=cnn.com``: the rows whose domain is of that outlet (cnn.com, edition.cnn.com...)."""
+    outlet = request.args.get(OUTLET_ARG)
+    if not outlet or not table:
+        return None
+
+    async def outlet_filter():
+        if "domain" not in await datasette.get_database(database).table_columns(table):
+            return None
+        return FilterArguments(
+            ["registered_domain(domain) = :p_outlet"],
+            {"p_outlet": outlet},
+            [f'outlet (registered domain) is "{outlet}"'],
+        )
+
+    return outlet_filter
