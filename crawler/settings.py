@@ -64,6 +64,9 @@ WIKIPEDIA_MAXLAG = 5
 WIKIPEDIA_RETRIES = 5
 #: When more days of one month changed than this, read the monthly page (one request) instead.
 WIKIPEDIA_MONTHLY_AFTER = 3
+#: How far back the wiki keeps its recent changes (Wikipedia: 30 days).  A sync after a shorter
+#: gap finds older days edited since through them; after a longer one it asks about every held day.
+WIKIPEDIA_RECENT_DAYS = 30
 
 # -- source checking (crawler.spiders.sources, pipeline.liveness) ------------
 

@@ -10,6 +10,7 @@ every transaction the store has committed, and the store commits each page.)
 
 from __future__ import annotations
 
+import datetime as dt
 import sqlite3
 
 from pipeline.clock import Clock
@@ -96,3 +97,27 @@ class Frontier:
                 event = event_from_snapshot(row[0])
                 return [item.url for item in event.related] + event.versions
         return []
+
+    # -- the portal's days (crawler.portal_plan) -----------------------------
+
+    def portal_days(self) -> set[dt.date]:
+        """The portal days whose content the mirror holds."""
+        rows = self.conn.execute("SELECT date FROM days WHERE site = 'wikipedia'").fetchall()
+        return {dt.date.fromisoformat(row[0]) for row in rows}
+
+    def failed_portal_days(self, prefix: str) -> set[dt.date]:
+        """Portal days a run could not read (an error, not "no such page"): the next run asks again."""
+        rows = self.conn.execute(
+            "SELECT date FROM pages WHERE kind = 'error' AND url >= ? AND url < ? AND date IS NOT NULL"
+            " AND error != 'no such page on Wikipedia'",
+            [prefix, prefix + "\U0010ffff"],
+        ).fetchall()
+        return {dt.date.fromisoformat(row[0]) for row in rows}
+
+    def last_portal_sync(self) -> dt.datetime | None:
+        """When the last finished portal sync that asked about every held day began."""
+        row = self.conn.execute(
+            "SELECT max(started_at) FROM sync_runs WHERE site = 'wikipedia' AND status = 'finished'"
+            " AND covers IN ('all', 'recent changes', 'sweep')"
+        ).fetchone()
+        return dt.datetime.fromisoformat(row[0]) if row and row[0] else None

@@ -186,6 +186,7 @@ class StorePipeline:
             "bodies": responses - stats.get_value("downloader/response_status_count/304", 0),
             "bytes_received": stats.get_value("downloader/response_bytes", 0),
             "pages_not_due": len(getattr(spider, "not_due", ())),
+            "covers": getattr(spider, "covers", None),
         }
         try:
             run = self.mirror.finish(reason, costs)

@@ -31,6 +31,9 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "offline": int,
             # what the sync cost (issue 4): what it asked, what came back, what it skipped
             "full": int,
+            # portal runs: what the run asked about (crawler.portal_plan): backfill (its window),
+            # all (nothing older held), recent changes, sweep (every held day)
+            "covers": str,
             "requests": int,
             "bodies": int,
             "bytes_received": int,

@@ -76,6 +76,12 @@ from crawler.commands.summaries import check_summary, checks_unsettled, print_su
     help="Mirror the bundled demo offline (the default for thecontext without --start-url); "
     "with --site wikipedia, the portal's January 2023 through a loopback API.",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="wikipedia: print how many requests the run would make, from the mirror alone; "
+    "send nothing, write nothing.",
+)
 @job_options
 def run(
     site_name,
@@ -86,6 +92,7 @@ def run(
     until,
     full,
     demo,
+    dry_run,
     db_path,
     now,
     allow_private,
@@ -106,8 +113,17 @@ def run(
                 "--site-root and --max-pages are for the markdown site", param_hint="--site"
             )
         spider_args = {"api_url": api_url(start_urls, settings), **window, "full": full}
+        if dry_run:
+            from crawler.commands.dry_run import portal_plan_summary, print_plan
+
+            return print_plan(portal_plan_summary(settings, **window), as_json)
         if not demo:
             require_contact(spider_args["api_url"], settings.get("WIKIPEDIA_USER_AGENT"))
+    elif dry_run:
+        raise click.BadParameter(
+            "--dry-run plans a portal run; the markdown site's crawl finds its pages as it goes",
+            param_hint="--dry-run",
+        )
     else:
         spider_args = {"site_root": site_root, **window, "max_pages": max_pages or 0, "full": full}
     from crawler.demo import PORTAL_SINCE, PORTAL_UNTIL, DemoServer, portal_demo

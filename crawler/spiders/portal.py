@@ -42,14 +42,16 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from urllib.parse import urlencode, urlsplit
 
 from scrapy import Request, Spider
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from crawler import portal_plan
 from crawler.failures import error_kind
 from crawler.items import PageItem
+from crawler.portal_plan import BATCH
 from crawler.progress import site_progress
 from crawler.spiders import ReadsFrontier, arguments
 from crawler.wikiapi import (
@@ -63,9 +65,7 @@ from crawler.wikiapi import (
 )
 from pipeline.clock import Clock
 from pipeline.parsed import PageError
-from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_portal
-
-BATCH = 50  # titles per revisions query: the API's limit for clients without the bot right
+from pipeline.portal import PORTAL, PortalSite, day_title, month_title, page_url, parse_portal
 
 
 class PortalSpider(ReadsFrontier, Spider):
@@ -90,6 +90,8 @@ class PortalSpider(ReadsFrontier, Spider):
         self.site = PortalSite()
         self.start_results: dict[str, str] = {}
         self.not_due: set[str] = set()  # days whose revision the mirror already holds
+        self.unanswered: Counter[tuple[int, int]] = Counter()  # per month: days asked, not yet answered
+        self.changed: dict[tuple[int, int], dict[str, tuple[int, str]]] = defaultdict(dict)
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -148,7 +150,30 @@ class PortalSpider(ReadsFrontier, Spider):
         return response.request.replace(meta={**response.meta, "tries": tries})
 
     async def start(self):
-        days = self.window()
+        clock = Clock.from_settings(self.settings)
+        backfill = self.since is not None or self.until is not None
+        self.held_days = self.frontier.portal_days()
+        self.plan = portal_plan.plan(
+            self.window(),
+            backfill,
+            held=self.held_days,
+            failed=self.frontier.failed_portal_days(page_url(PORTAL)),
+            last_sync=self.frontier.last_portal_sync(),
+            now=clock.now(),
+            recent_days=self.settings.getint("WIKIPEDIA_RECENT_DAYS"),
+        )
+        self.covers = (
+            "backfill" if backfill else ("all" if self.plan.reason == "window" else self.plan.reason)
+        )
+        if self.plan.recent_since is not None:
+            yield self._recent_request(set(self.plan.days), clock.now())
+        else:
+            for request in self._revision_requests(self.plan.days):
+                yield request
+
+    def _revision_requests(self, days: list[dt.date]):
+        for day in days:
+            self.unanswered[(day.year, day.month)] += 1
         for first in range(0, len(days), BATCH):
             batch = days[first : first + BATCH]
             yield self._api(
@@ -160,6 +185,53 @@ class PortalSpider(ReadsFrontier, Spider):
                 redirects="1",
                 titles="|".join(day_title(day) for day in batch),
             )
+
+    def _recent_request(self, days: set[dt.date], start: dt.datetime, more: str | None = None) -> Request:
+        """Edits to the Portal namespace, newest first, back to just before the last sync."""
+        params = {
+            "action": "query",
+            "list": "recentchanges",
+            "rcnamespace": "100",
+            "rctype": "edit|new",
+            "rcprop": "title|timestamp|ids",
+            "rclimit": str(portal_plan.RC_BATCH),
+            "rcstart": f"{start:%Y-%m-%dT%H:%M:%SZ}",
+            "rcend": f"{self.plan.recent_since:%Y-%m-%dT%H:%M:%SZ}",
+        }
+        if more:
+            params["rccontinue"] = more
+        return self._api(self.recent_changes, {"rc_days": days, "rc_start": start}, **params)
+
+    def _sweep(self, days: set[dt.date], why) -> list[Request]:
+        """Recent changes could not be read: ask about every held day instead, missing nothing."""
+        self.logger.warning("Recent changes unreadable (%s): asking about every held day", why)
+        self.covers = "sweep"
+        return list(self._revision_requests(sorted(days | self.held_days, reverse=True)))
+
+    async def recent_changes(self, response):
+        """Days edited since the last sync join this run's days; the API unsure, every held day does."""
+        days: set[dt.date] = response.meta["rc_days"]
+        try:
+            data = self._answer(response)
+        except ApiError as exc:
+            again = await self._retry_later(response, exc)
+            if again is not None:
+                yield again
+                return
+            for request in self._sweep(days, exc):
+                yield request
+            return
+        for change in data.get("query", {}).get("recentchanges", []):
+            day = portal_plan.day_of_title(change.get("title", ""))
+            if day is not None:
+                days.add(day)
+        more = (data.get("continue") or {}).get("rccontinue")
+        if more:
+            yield self._recent_request(days, response.meta["rc_start"], more)
+            return
+        self.crawler.stats.set_value("wikipedia/days_asked", len(days))
+        for request in self._revision_requests(sorted(days, reverse=True)):
+            yield request
 
     async def revisions(self, response):
         days: list[dt.date] = response.meta["days"]
@@ -173,11 +245,13 @@ class PortalSpider(ReadsFrontier, Spider):
             self.start_results.setdefault(self.api_url, f"API error {exc}")
             for item in self._failed_days(days, f"API error {exc}"):
                 yield item
+            for request in self._answered(days, {}):
+                yield request
             return
         self.start_results[self.api_url] = "ok"
         current = latest_revisions(data)
         held = self.frontier.known_revisions([page_url(day_title(day)) for day in days])
-        changed: dict[tuple[int, int], list[dt.date]] = defaultdict(list)
+        changed: dict[dt.date, tuple[int, str]] = {}
         for day in days:
             url = page_url(day_title(day))
             revision = current.get(day_title(day).replace("_", " "))
@@ -190,14 +264,30 @@ class PortalSpider(ReadsFrontier, Spider):
                     url=url, kind="day", unchanged=True, revision=revision[0], date=day.isoformat()
                 )
             else:
-                changed[(day.year, day.month)].append(day)
-        for (year, month), month_days in sorted(changed.items(), reverse=True):
-            wanted = {day.isoformat(): current[day_title(day).replace("_", " ")] for day in month_days}
-            if len(month_days) > self.settings.getint("WIKIPEDIA_MONTHLY_AFTER"):
+                changed[day] = revision
+        for request in self._answered(days, changed):
+            yield request
+
+    def _answered(self, days: list[dt.date], changed: dict[dt.date, tuple[int, str]]):
+        """Parse requests for the changed days of every month whose asked days are all answered.
+
+        A month split between two revisions queries (50 days each) waits for
+        both, so that it is read once: as its monthly page when more than
+        ``WIKIPEDIA_MONTHLY_AFTER`` of its days changed, else day by day.
+        """
+        for day in days:
+            self.unanswered[(day.year, day.month)] -= 1
+        for day, revision in changed.items():
+            self.changed[(day.year, day.month)][day.isoformat()] = revision
+        for year, month in sorted({(day.year, day.month) for day in days}, reverse=True):
+            if self.unanswered[(year, month)] > 0 or (year, month) not in self.changed:
+                continue
+            wanted = self.changed.pop((year, month))
+            if len(wanted) > self.settings.getint("WIKIPEDIA_MONTHLY_AFTER"):
                 yield self._parse_request(month_title(year, month), wanted)
             else:
-                for day in month_days:
-                    yield self._parse_request(day_title(day), {day.isoformat(): wanted[day.isoformat()]})
+                for day in sorted(wanted, reverse=True):
+                    yield self._parse_request(day_title(dt.date.fromisoformat(day)), {day: wanted[day]})
 
     def _parse_request(self, title: str, wanted: dict[str, tuple[int, str]]) -> Request:
         return self._api(
@@ -295,10 +385,16 @@ class PortalSpider(ReadsFrontier, Spider):
         else:
             kind, detail = error_kind(failure)
             reason = f"{kind}: {detail}" if detail else kind
-        self.start_results.setdefault(self.api_url, reason)
         self.logger.warning("Wikipedia API request failed: %s (%s)", request.url, reason)
-        days = request.meta.get("days") or [dt.date.fromisoformat(d) for d in request.meta.get("wanted", {})]
-        yield from self._failed_days(days, reason)
+        if "rc_days" in request.meta:
+            yield from self._sweep(request.meta["rc_days"], reason)
+            return
+        self.start_results.setdefault(self.api_url, reason)
+        if "days" in request.meta:  # a revisions query
+            yield from self._failed_days(request.meta["days"], reason)
+            yield from self._answered(request.meta["days"], {})
+            return
+        yield from self._failed_days([dt.date.fromisoformat(d) for d in request.meta["wanted"]], reason)
 
 
 def latest_revisions(data: dict) -> dict[str, tuple[int, str]]:
