@@ -86,3 +86,24 @@ def cached_time(html: str) -> dt.datetime | None:
 def api_time(stamp: str) -> dt.datetime:
     """An API timestamp (``2023-02-01T00:00:00Z``)."""
     return dt.datetime.strptime(stamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+
+
+def latest_revisions(data: dict) -> dict[str, tuple[int, str]]:
+    """Each asked title's latest revision (id, timestamp), by the title as asked (spaces for _).
+
+    The API answers under the final title: after ``normalized`` spelling and,
+    with ``redirects=1``, after a redirect to another page, whose revision
+    is then the one that holds the day.
+    """
+    query = data.get("query", {})
+    back: dict[str, str] = {}
+    for step in query.get("normalized", []) + query.get("redirects", []):
+        back[step["to"]] = back.get(step["from"], step["from"])
+    latest = {}
+    for page in query.get("pages", []):
+        revisions = page.get("revisions") or []
+        if page.get("missing") or not revisions or "revid" not in revisions[0]:
+            continue
+        asked = back.get(page["title"], page["title"])
+        latest[asked.replace("_", " ")] = (revisions[0]["revid"], revisions[0].get("timestamp", ""))
+    return latest

@@ -5,35 +5,40 @@ edited every day.  This spider knows that site; everything after it (the
 normalise, dedupe and store pipelines, source checking, sync bookkeeping)
 is the one the markdown site uses.
 
-A run covers a window of days: by default the last ``WIKIPEDIA_DAYS`` (7) up
-to today, or ``since``/``until`` for a backfill.  It costs:
+Which days a run asks about is :mod:`crawler.portal_plan`'s call: a backfill's
+window, or a sync's last ``WIKIPEDIA_DAYS`` plus the older days the wiki's
+recent changes name (or every held day, when they cannot tell).  A run then
+costs:
 
 1. one ``action=query&prop=revisions`` request per 50 daily pages
    (``Portal:Current_events/2023_January_2``), which gives each day's latest
-   revision id;
+   revision id and timestamp;
 2. for each day whose revision differs from the one the mirror holds (or
    every day, with ``full``), the rendered HTML (``action=parse``): the day's
    own page when few days of a month changed, the monthly page (which
    transcludes all of them) when more than ``WIKIPEDIA_MONTHLY_AFTER`` did,
-   as in a backfill.
+   as in a backfill, once every day of the month has been answered;
+3. a day's own page again for every day the monthly page cannot vouch for:
+   edited after the month's parser-cache render, or cut by the include limit.
 
-So a sync of an unchanged week is one request, and an edited day costs one
-more.  Each day becomes one :class:`~crawler.items.PageItem` holding the
-day's listing and its events, stored in one transaction with the day's
-revision, so that a killed run leaves the day to be read again.
+Each day becomes one :class:`~crawler.items.PageItem` holding the day's
+listing and its events, stored in one transaction with the revision its text
+belongs to, so that a killed run leaves the day to be read again.
 
 Wikimedia's API etiquette (https://www.mediawiki.org/wiki/API:Etiquette): a
-User-Agent naming the project and a contact (``WIKIPEDIA_USER_AGENT``), one
-request at a time, ``maxlag=5``; a lagged cluster, a 429 or a 5xx is asked
-again after its ``Retry-After`` or 1, 2, 4, … seconds, at most
-``WIKIPEDIA_RETRIES`` times.  robots.txt is not asked: it governs the reader's pages,
-which this spider does not fetch; API clients follow the etiquette instead.
+User-Agent naming the project and a contact (``WIKIPEDIA_USER_AGENT``; the CLI
+refuses the placeholder for Wikimedia hosts), one request at a time,
+``maxlag=5``, gzip; answers that mean "not now" are waited out
+(:mod:`crawler.wikiapi`).  robots.txt is not asked: it governs the reader's
+pages, which this spider does not fetch; API clients follow the etiquette
+instead.
 
-The spider is one class of about 210 lines, over the house's 200, on
-purpose: its callbacks share one crawl's state (the window, the days not
-due, how the API answered) and the API's etiquette, as Scrapy's spiders do; parsing
-(``pipeline.portal``), storing (``pipeline.store``) and reading the mirror
-(``pipeline.frontier``) live elsewhere.
+The spider is one class over the house's 200 lines, on purpose: its callbacks
+share one crawl's state (the plan, the months waiting for their answers, the
+days not due) as Scrapy's spiders do; the API's rules (``crawler.wikiapi``),
+the plan (``crawler.portal_plan``), parsing (``pipeline.portal``), storing
+(``pipeline.store``) and reading the mirror (``pipeline.frontier``) live
+elsewhere.
 """
 
 from __future__ import annotations
@@ -59,6 +64,7 @@ from crawler.wikiapi import (
     ApiError,
     api_time,
     cached_time,
+    latest_revisions,
     read_answer,
     wait_for,
     warnings_of,
@@ -395,24 +401,3 @@ class PortalSpider(ReadsFrontier, Spider):
             yield from self._answered(request.meta["days"], {})
             return
         yield from self._failed_days([dt.date.fromisoformat(d) for d in request.meta["wanted"]], reason)
-
-
-def latest_revisions(data: dict) -> dict[str, tuple[int, str]]:
-    """Each asked title's latest revision (id, timestamp), by the title as asked (spaces for _).
-
-    The API answers under the final title: after ``normalized`` spelling and,
-    with ``redirects=1``, after a redirect to another page, whose revision
-    is then the one that holds the day.
-    """
-    query = data.get("query", {})
-    back: dict[str, str] = {}
-    for step in query.get("normalized", []) + query.get("redirects", []):
-        back[step["to"]] = back.get(step["from"], step["from"])
-    latest = {}
-    for page in query.get("pages", []):
-        revisions = page.get("revisions") or []
-        if page.get("missing") or not revisions or "revid" not in revisions[0]:
-            continue
-        asked = back.get(page["title"], page["title"])
-        latest[asked.replace("_", " ")] = (revisions[0]["revid"], revisions[0].get("timestamp", ""))
-    return latest
