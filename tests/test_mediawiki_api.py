@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from urllib.parse import urlencode
 
 import pytest
@@ -280,3 +281,33 @@ def test_every_wikimedia_api_asks_for_a_contact(tmp_path, api):
         timeout=60,
     )
     assert proc.returncode == 2 and "WIKIPEDIA_USER_AGENT" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("month", "first", "last"),
+    [
+        ("footnotes_May_2005.html", "2005-05-05", "2005-05-06"),
+        ("header_May_2017.html", "2017-05-04", "2017-05-05"),
+        ("oldest_November_2004.html", "2004-11-21", "2004-11-23"),
+    ],
+)
+def test_every_era_reads_the_same_from_its_day_pages_and_its_month(crawl, tmp_path, month, first, last):
+    """The stand-in serves an era's month as its day pages (each with the footnotes it cites)."""
+    server = MediaWikiServer()
+    server.add_month((Path(__file__).parent / "fixtures/portal" / month).read_text(encoding="utf-8"))
+    try:
+        window = ("--since", first, "--until", last)
+        daily = portal(crawl, server, *window, db=tmp_path / "daily.db")
+        monthly = portal(
+            crawl, server, *window, "-s", "WIKIPEDIA_MONTHLY_AFTER=1", db=tmp_path / "monthly.db"
+        )
+    finally:
+        server.close()
+    sql = (
+        "SELECT e.url, e.text, group_concat(s.url, ' ') AS sources FROM events e"
+        " LEFT JOIN event_sources es ON es.event_id = e.id LEFT JOIN sources s ON s.id = es.source_id"
+        " GROUP BY e.id ORDER BY e.url"
+    )
+    assert daily.query(sql) == monthly.query(sql)
+    assert all(row["sources"] for row in daily.query(sql))  # footnotes resolved on the day's own page
+    assert "[1]" not in " ".join(row["text"] for row in daily.query(sql))
