@@ -439,3 +439,13 @@ def test_the_sources_table_facets_and_filters_by_outlet(datasette, aged_demo):
         "outlet (registered domain) is &#34;cnn.com&#34;" in html
         or 'outlet (registered domain) is "cnn.com"' in html
     )
+
+
+def test_the_examples_in_the_docstrings_hold():
+    import doctest
+
+    from crawler import outlets
+    from crawler.browse import pages
+
+    for module in (pages, outlets):
+        assert doctest.testmod(module).failed == 0, module.__name__

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections import Counter
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 ARCHIVED = re.compile(r"^https?://web\.archive\.org/web/(\d{4})(\d\d)(\d\d)\d*[a-z_]*/", re.I)
@@ -44,13 +45,7 @@ CONTEXTS_SQL = """
 SELECT c.name FROM event_contexts ec JOIN contexts c ON c.id = ec.context_id
 WHERE ec.event_id = ? ORDER BY c.name
 """
-STATUS_WORDS = {
-    "alive": "alive",
-    "failing": "failing",
-    "dead": "dead",
-    "blocked": "blocked",
-    "unchecked": "unchecked",
-}
+STATUSES = ("alive", "failing", "dead", "blocked", "unchecked")
 
 
 async def event_page(db, event_id: str, row_url) -> dict | None:
@@ -101,12 +96,9 @@ async def event_page(db, event_id: str, row_url) -> dict | None:
 
 
 def _counts(statuses) -> list[tuple[str, int]]:
-    counts: dict[str, int] = {}
-    for status in statuses:
-        counts[status or "unchecked"] = counts.get(status or "unchecked", 0) + 1
-    return sorted(
-        counts.items(), key=lambda item: list(STATUS_WORDS).index(item[0]) if item[0] in STATUS_WORDS else 9
-    )
+    """How many sources have each status, in the order of STATUSES."""
+    counts = Counter(status or "unchecked" for status in statuses)
+    return sorted(counts.items(), key=lambda item: STATUSES.index(item[0]) if item[0] in STATUSES else 9)
 
 
 def archived_on(archive_url: str | None, timestamp: str | None = None) -> str | None:
@@ -127,7 +119,7 @@ def short_url(url: str, limit: int = SHORT) -> str:
     >>> short_url("https://web.archive.org/web/20130328000000/http://www.bbc.co.uk/news/world-21949574")
     'web.archive.org · 2013-03-28'
     >>> short_url("http://example.com/" + "a" * 80, 30)
-    'example.com/aaaaaa…aaaaaaaaaaa'
+    'example.com/aaaaaaaa…aaaaaaaaa'
     """
     day = archived_on(url)
     if day:

@@ -95,7 +95,9 @@ def extra_template_vars(view_name, database, table, request, datasette):
 
 def _link(href: str, text: str, title: str | None = None) -> Markup:
     tip = f' title="{escape(title)}"' if title else ""
-    return Markup(f'<a href="{escape(href)}"{tip}>{escape(text)}</a>')
+    where, dot, day = text.partition(" · ")  # an archived copy: its day is not broken at a hyphen
+    shown = f'{escape(where)} <span class="instant">· {escape(day)}</span>' if dot else escape(text)
+    return Markup(f'<a href="{escape(href)}"{tip}>{shown}</a>')
 
 
 @hookimpl
