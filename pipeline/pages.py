@@ -43,6 +43,10 @@ class Pages:
             tally.errors += 1
         if item.http_status == 304:
             tally.not_modified += 1
+        heading = getattr(item.parsed, "date", None)
+        misdated = bool(item.date and heading and heading != item.date)
+        if misdated:  # the folder says one day, the page's own heading another (docs/FORMAT.md)
+            tally.misdated += 1
         before = self.db.execute(
             "SELECT kind, http_status, error, unchanged_streak FROM pages WHERE url = ?", [item.url]
         ).fetchone()
@@ -59,6 +63,7 @@ class Pages:
         row["redirect_to"] = item.redirect_to
         if item.parsed is not None:  # what this parse found; other answers keep the last parse's
             row["bad_links"] = json.dumps(item.bad_links, ensure_ascii=False) if item.bad_links else None
+            row["heading_date"] = heading if misdated else None
         for name in ("content_hash", "size", "etag", "last_modified", "date", "revision"):
             if getattr(item, name) is not None:  # a 304 keeps what the last 200 said
                 row[name] = getattr(item, name)

@@ -44,8 +44,14 @@ class EventPage:
     kind = "event"
 
     def links(self) -> list[str]:
-        """Site links worth following: related events and earlier versions."""
-        return [link.href for link in self.related + self.changes]
+        """Site links worth following: related events, earlier versions, and the day page
+        the date heading links to (spelled as the site's folders are: the day unpadded), so
+        that a crawl started from one event mirrors its day's listing too."""
+        links = [link.href for link in self.related + self.changes]
+        if self.date_href and self.date_href.rstrip().endswith("index.md"):
+            year, month, day = (int(part) for part in self.date.split("-"))
+            links.append(f"/news/{year}/{month:02d}/{day}/index.md")
+        return links
 
 
 @dataclass

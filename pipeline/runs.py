@@ -50,6 +50,7 @@ class RunTally:
     pages: int = 0
     not_modified: int = 0
     errors: int = 0
+    misdated: int = 0  # pages whose heading's date is not their folder's
 
     def counts(self) -> dict[str, int]:
         return {
@@ -59,6 +60,7 @@ class RunTally:
             "events_changed": len(self.changed - self.new),
             "events_unchanged": len(self.seen - self.new - self.changed),
             "errors": self.errors,
+            "pages_misdated": self.misdated,
             "events_removed": len(self.removed),
             "events_restored": len(self.restored),
         }

@@ -26,6 +26,8 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "events_changed": int,
             "events_unchanged": int,
             "errors": int,
+            # pages whose own date heading names another day than their folder (pages.heading_date)
+            "pages_misdated": int,
             "sources_checked": int,
             # 1: most hosts failed at the network level, nothing was struck (pipeline.settle.network_of)
             "offline": int,
@@ -236,6 +238,8 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "unchanged_streak": int,
             "next_check_at": str,
             "bad_links": str,  # JSON [{"href", "reason"}]: links of the page that are not URLs
+            # the date the page's own heading gives, when its folder (``date``) says another day
+            "heading_date": str,
         },
         {"pk": "url", "foreign_keys": [("sync_run", "sync_runs", "id")]},
     ),

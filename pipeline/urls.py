@@ -133,6 +133,30 @@ class SiteRoot:
             return None  # a web page cannot point into the reader's disk (nor make us read it)
         return canonical_url(absolute)
 
+    def resolve_location(self, location: str, request_url: str) -> str | None:
+        """The target of an HTTP redirect: ``Location`` is resolved against the URL that was
+        asked (RFC 9110, section 10.2.2), not against the site root as a page's links are,
+        so that a server below a path prefix answering ``Location: /prefix/news/...`` is
+        followed to that page."""
+        location = location.strip()
+        if not location:
+            return None
+        try:
+            absolute = urljoin(request_url, location)
+        except ValueError:
+            return None
+        if urlsplit(absolute).scheme not in FOLLOWABLE_SCHEMES:
+            return None
+        try:
+            return canonical_url(absolute)
+        except ValueError:
+            return None
+
+    def in_news(self, url: str) -> bool:
+        """A markdown page of this site's ``news/`` tree, dated or not."""
+        path = self.relative(url)
+        return path is not None and path.startswith("news/") and path.split("?", 1)[0].endswith(".md")
+
     def relative(self, url: str) -> str | None:
         """The path of a URL inside the site, or None if it is off-site."""
         if not url.startswith(self.url):

@@ -51,6 +51,11 @@ def run_summary(s: dict) -> str:
         lines.append(f"  pages not usable: {reasons}")
         query = "select url, error from pages where error is not null"
         lines.append(f'  (listed in the pages table: sqlite3 {s["db"]} "{query}")')
+    if s.get("pages_misdated"):
+        lines.append(
+            f"  pages filed under another day than their heading says: {s['pages_misdated']}"
+            " (events keep the heading's date; pages.heading_date)"
+        )
     if checks_unsettled(s):
         lines.append(f"  sources: {s['sources_checked']} checked before the stop, {UNSETTLED}")
         lines.append(f"  sources by status, as before the checks: {_statuses(s['sources_by_status'])}")

@@ -122,7 +122,8 @@ class EventSiteSpider(ReadsFrontier, Spider):
     def in_window(self, url: str) -> bool:
         date = self.site.news_date(url)
         if date is None:
-            return False
+            # An undated page of the news tree (an about page, a README) is fetched once.
+            return self.site.in_news(url) and self.frontier.known_page(url) is None
         return not ((self.since and date < self.since) or (self.until and date > self.until))
 
     @functools.cached_property
@@ -225,8 +226,9 @@ class EventSiteSpider(ReadsFrontier, Spider):
             yield item
             return
         links = (self.site.resolve(href, response.url) for href in item.parsed.links())
-        # Only news pages are followed, so only they are queued.
-        links = list(dict.fromkeys(url for url in links if url and self.site.news_date(url)))
+        # Only the news tree's pages are followed (an undated one, an about page, once), so
+        # only they are queued.
+        links = list(dict.fromkeys(url for url in links if url and self.site.in_news(url)))
         most = self.settings.getint("MAX_LINKS_PER_PAGE")
         if most and len(links) > most:
             # No page of the site links to more than a few dozen: this one is broken or hostile.
@@ -247,14 +249,14 @@ class EventSiteSpider(ReadsFrontier, Spider):
     def _redirect(self, item: PageItem, response):
         item.kind = "redirect"
         location = response.headers.get("Location")
-        target = self.site.resolve(location.decode("latin-1"), response.url) if location else None
+        target = self.site.resolve_location(location.decode("latin-1"), response.url) if location else None
         if target is None:
             item.kind = "error"
             item.error = "redirect without a usable Location"
             yield item
             return
         item.redirect_to = target
-        item.links = [target] if self.site.news_date(target) else []
+        item.links = [target] if self.site.in_news(target) else []
         if target == item.url:
             item.error = "redirect loop: redirects to itself"
         follow = self._request(target)
