@@ -6,9 +6,11 @@ new slug); each keeps its own content in ``event_urls.snapshot``.  The
 
 1. a variant still published (not ``removed_at``) before one that is gone;
 2. the variant its day page lists;
-3. the variant the row already shows (so a row does not flip between
+3. the variant the event's fullest ``### Changes:`` list names "Current
+   version" (``event_changes``), then the one with the newest timestamp there;
+4. the variant the row already shows (so a row does not flip between
    equally good variants from run to run);
-4. the first one seen, then the URL, to break ties.
+5. the first one seen, then the URL, to break ties.
 
 The row's content (and its ``event_sources``, ``related_events`` and
 ``event_contexts``) is rewritten only when the chosen content differs; the
@@ -44,12 +46,14 @@ class Canonical:
         ).fetchone()
         chosen = self.db.execute(
             """
-            SELECT url, content_hash, snapshot FROM event_urls
+            SELECT url, content_hash, snapshot FROM event_urls u
             WHERE event_id = ? AND snapshot IS NOT NULL
-            ORDER BY removed_at IS NULL DESC, listed DESC, url = ? DESC, first_seen, url
+            ORDER BY removed_at IS NULL DESC, listed DESC, url IS ? DESC,
+              (SELECT max(changed_at) FROM event_changes c WHERE c.url = u.url) DESC NULLS LAST,
+              url = ? DESC, first_seen, url
             LIMIT 1
             """,
-            [event_id, cur_url],
+            [event_id, self._current_by_changes(event_id), cur_url],
         ).fetchone()
         if chosen is None:
             return
@@ -75,6 +79,24 @@ class Canonical:
             )
             self.run.tally.changed.add(event_id)
         self._show(event_id, event_from_snapshot(snapshot), content_hash, now)
+
+    def _current_by_changes(self, event_id: str) -> str | None:
+        """The version the event's fullest ``### Changes:`` list names "Current version".
+
+        Each version page published the history as it stood when it was
+        written, so an older page names itself current; the list with the
+        most entries (then the newest timestamp) is the latest word.
+        """
+        row = self.db.execute(
+            """
+            SELECT url FROM event_changes WHERE event_id = ? AND label = 'Current version'
+              AND listed_on = (SELECT listed_on FROM event_changes WHERE event_id = ?
+                               GROUP BY listed_on ORDER BY count(*) DESC, max(changed_at) DESC, listed_on
+                               LIMIT 1)
+            """,
+            [event_id, event_id],
+        ).fetchone()
+        return row[0] if row else None
 
     def _settled(self, run_id: int | None) -> bool:
         """Did the run that wrote the row's content finish?

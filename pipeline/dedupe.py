@@ -10,7 +10,16 @@ rules, tried in order (cheapest and surest first):
 3. the same date and the same *text key* (story prefix, case, spacing and
    punctuation removed) is the same event;
 4. the same date, a shared source URL and near-identical text (an edit) is
-   the same event; ``DEDUPE_SIMILARITY`` sets how near.
+   the same event; ``DEDUPE_SIMILARITY`` sets how near;
+5. the same date and the same (or near-identical) text once a *known* story
+   prefix is taken off either text (``Story. Text``, ``Story, 2015: Text``,
+   or no prefix at all), with a shared source or the same description as
+   evidence.  A prefix is known when it is the story of one of the two, or
+   the name of an entity either's ``Related``/``_Context:`` lists mention.
+
+Two events that name different stories (``stories_differ``) are never the
+same event, by any of rules 3 to 5: "Syrian civil war:Protests continue" and
+"Venezuelan crisis:Protests continue" of one day are two events.
 
 An event never seen before gets an id made of its date and a hash of its text
 key: readable, stable across runs (it is stored, never recomputed), and the
@@ -20,17 +29,25 @@ same in two mirrors that first meet the same version of an event.
 from __future__ import annotations
 
 import hashlib
+import re
 from difflib import SequenceMatcher
 
 import sqlite_utils
 
-from pipeline.normalise import Event
+from pipeline.normalise import Event, text_key
 from pipeline.store import StorePipeline
 
 
-def new_event_id(event: Event) -> str:
+def new_event_id(event: Event, taken=lambda event_id: False) -> str:
+    """``date-hash``; when another event already has that id (same date and text under
+    another story), the story joins the hash."""
     digest = hashlib.sha1(f"{event.date}|{event.text_key}".encode()).hexdigest()
-    return f"{event.date}-{digest[:10]}"
+    event_id = f"{event.date}-{digest[:10]}"
+    if taken(event_id):
+        story = text_key(event.story or "")
+        digest = hashlib.sha1(f"{event.date}|{event.text_key}|{story}".encode()).hexdigest()
+        event_id = f"{event.date}-{digest[:10]}"
+    return event_id
 
 
 def _known(db: sqlite_utils.Database, urls: list[str]) -> str | None:
@@ -46,18 +63,25 @@ def find_event(db: sqlite_utils.Database, event: Event, similarity: float) -> st
     found = _known(db, [event.url, *event.versions])
     if found:
         return found
-    row = db.execute(
-        "SELECT event_id FROM event_urls WHERE date = ? AND text_key = ? LIMIT 1",
+    for event_id, story in db.execute(
+        "SELECT u.event_id, e.story FROM event_urls u JOIN events e ON e.id = u.event_id"
+        " WHERE u.date = ? AND u.text_key = ? ORDER BY u.first_seen",
         [event.date, event.text_key],
-    ).fetchone()
-    if row:
-        return row[0]
-    if not event.sources or similarity > 1:
+    ).fetchall():
+        if not stories_differ(event.story, story):
+            return event_id
+    if similarity > 1:
+        return None
+    return _same_sources(db, event, similarity) or _prefixed_variant(db, event, similarity)
+
+
+def _same_sources(db: sqlite_utils.Database, event: Event, similarity: float) -> str | None:
+    if not event.sources:
         return None
     placeholders = ",".join("?" for _ in event.sources)
     candidates = db.execute(
         f"""
-        SELECT DISTINCT e.id, e.text_key FROM events e
+        SELECT DISTINCT e.id, e.text_key, e.story FROM events e
         JOIN event_sources es ON es.event_id = e.id
         JOIN sources s ON s.id = es.source_id
         WHERE e.date = ? AND s.url IN ({placeholders})
@@ -66,8 +90,81 @@ def find_event(db: sqlite_utils.Database, event: Event, similarity: float) -> st
     ).fetchall()
     best = None
     best_ratio = similarity
-    for event_id, key in candidates:
+    for event_id, key, story in candidates:
+        if stories_differ(event.story, story):
+            continue
         ratio = SequenceMatcher(None, event.text_key, key or "", autojunk=False).ratio()
+        if ratio >= best_ratio:
+            best, best_ratio = event_id, ratio
+    return best
+
+
+def stories_differ(mine: str | None, theirs: str | None) -> bool:
+    """Two events that name two different stories are two events, whatever their text.
+
+    Stories are compared as words, one inside the other counting as the same
+    story: "Northern Mali conflict" and "Northern Mali conflict (2012–present)",
+    or a portal path "Russo-Ukrainian War > 2022 Russian invasion of Ukraine"
+    and "2022 Russian invasion of Ukraine".
+    """
+    if not mine or not theirs:
+        return False
+    a, b = f" {text_key(mine)} ", f" {text_key(theirs)} "
+    return a.strip() != "" and b.strip() != "" and a not in b and b not in a
+
+
+YEAR = re.compile(r"^(?:19|20)\d\d ")
+
+
+def strip_prefix(key: str, prefixes: list[str]) -> str:
+    """``key`` without the longest known prefix it starts with (and a year after it:
+    ``Story, 2015: Text``); ``key`` itself when none fits."""
+    for prefix in prefixes:
+        if prefix and key.startswith(prefix + " "):
+            rest = key[len(prefix) + 1 :]
+            return YEAR.sub("", rest, count=1) if YEAR.match(rest) else rest
+    return key
+
+
+def _prefixed_variant(db: sqlite_utils.Database, event: Event, similarity: float) -> str | None:
+    """Rule 5: the stored event of this date that this one is once a known story prefix is off."""
+    rows = db.execute(
+        "SELECT id, text_key, story, description FROM events WHERE date = ? AND id IS NOT NULL", [event.date]
+    ).fetchall()
+    if not rows:
+        return None
+    names: dict[str, set[str]] = {}
+    for event_id, name in db.execute(
+        "SELECT ec.event_id, c.name FROM event_contexts ec JOIN contexts c ON c.id = ec.context_id"
+        " JOIN events e ON e.id = ec.event_id WHERE e.date = ?",
+        [event.date],
+    ):
+        names.setdefault(event_id, set()).add(name)
+    cited: dict[str, set[str]] = {}
+    for event_id, url in db.execute(
+        "SELECT es.event_id, s.url FROM event_sources es JOIN sources s ON s.id = es.source_id"
+        " JOIN events e ON e.id = es.event_id WHERE e.date = ?",
+        [event.date],
+    ):
+        cited.setdefault(event_id, set()).add(url)
+    mine = {event.story, *event.contexts()} - {None}
+    my_sources = {source.url for source in event.sources}
+    my_description = text_key(event.description or "")
+    best, best_ratio = None, similarity
+    for event_id, key, story, description in rows:
+        if stories_differ(event.story, story):
+            continue
+        known = {text_key(name) for name in mine | names.get(event_id, set()) | {story} if name}
+        prefixes = sorted(known, key=len, reverse=True)
+        a, b = strip_prefix(event.text_key, prefixes), strip_prefix(key or "", prefixes)
+        if a == event.text_key and b == key:
+            continue  # no known prefix on either: rules 3 and 4 have decided
+        evidence = my_sources & cited.get(event_id, set()) or (
+            my_description and my_description == text_key(description or "")
+        )
+        if not evidence or not a or not b:
+            continue
+        ratio = 1.0 if a == b else SequenceMatcher(None, a, b, autojunk=False).ratio()
         if ratio >= best_ratio:
             best, best_ratio = event_id, ratio
     return best
@@ -86,7 +183,12 @@ class DedupePipeline:
 
     def process_item(self, item):
         db = self.crawler.get_item_pipeline(StorePipeline).db
-        item.event_ids = [
-            find_event(db, event, self.similarity) or new_event_id(event) for event in item.events
-        ]
+        ids: list[str] = []
+
+        def taken(event_id: str) -> bool:
+            return event_id in ids or db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone()
+
+        for event in item.events:
+            ids.append(find_event(db, event, self.similarity) or new_event_id(event, taken))
+        item.event_ids = ids
         return item

@@ -70,6 +70,28 @@ class Events:
                 """,
                 [url, event_id, event.date, url, now, now],
             )
+        for position, change in enumerate(event.changes, 1):
+            # As the page published it; an entry it no longer lists keeps its row (nothing lost).
+            self.db.execute(
+                """
+                INSERT INTO event_changes (listed_on, url, event_id, position, title, changed_at,
+                                           label, first_seen)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (listed_on, url) DO UPDATE SET
+                    event_id = excluded.event_id, position = excluded.position, title = excluded.title,
+                    changed_at = excluded.changed_at, label = excluded.label
+                """,
+                [
+                    event.url,
+                    change.url,
+                    event_id,
+                    position,
+                    change.title,
+                    change.changed_at,
+                    change.label,
+                    now,
+                ],
+            )
         self.db.execute("UPDATE event_urls SET removed_at = NULL WHERE url = ?", [event.url])
         self.canonical.elect(event_id, now, overwritten={event.url: before[0] if before else None})
         self.removals.restore(event_id, ("gone", "superseded"))

@@ -52,6 +52,29 @@ class SourceRef:
 
 
 @dataclass
+class ChangeRef:
+    """One entry of a page's ``### Changes:`` list: a version of the event, as published."""
+
+    url: str
+    title: str
+    changed_at: str | None  # "2018-02-06 13:49:31"; the current version has none
+    label: str | None  # "First version", "Update", "Current version"
+
+
+CHANGE_NOTE = re.compile(
+    r"^(?P<at>\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2})?)?\s*(?:\((?P<label>[^)]*)\))?$"
+)
+
+
+def change_of(title: str, note: str | None, url: str) -> ChangeRef:
+    """``_2018-02-06 13:49:31 (First version)_`` → its timestamp and label."""
+    match = CHANGE_NOTE.match((note or "").strip())
+    if not match:
+        return ChangeRef(url, tidy(title) or "", None, tidy(note))
+    return ChangeRef(url, tidy(title) or "", match["at"], tidy(match["label"]))
+
+
+@dataclass
 class RelatedRef:
     url: str
     title: str
@@ -74,6 +97,7 @@ class Event:
     related: list[RelatedRef]
     versions: list[str]  # URLs its ``### Changes:`` section names
     entities: list[str] = field(default_factory=list)  # articles its text links to (the portal)
+    changes: list[ChangeRef] = field(default_factory=list)  # that section's entries, as published
 
     def contexts(self) -> list[str]:
         """The entities of the event: its own links, then its related items', first seen first."""
@@ -139,7 +163,12 @@ def normalise_event(
         resolved = site.resolve(link.href, url, rejected)
         if resolved is not None:
             related.append(RelatedRef(resolved, tidy(link.title) or "", _names(link.contexts)))
-    versions = [v for v in (site.resolve(link.href, url, rejected) for link in page.changes) if v]
+    changes = []
+    for link in page.changes:
+        resolved = site.resolve(link.href, url, rejected)
+        if resolved is not None:
+            changes.append(change_of(link.title, link.note, resolved))
+    versions = [change.url for change in changes]
     text = tidy(page.text) or ""
     return Event(
         url=url,
@@ -154,6 +183,7 @@ def normalise_event(
         related=related,
         versions=versions,
         entities=_names(page.entities),
+        changes=changes,
     )
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from urllib.parse import urlsplit
 
 from markdown_it import MarkdownIt
 from markdown_it.token import Token
@@ -39,6 +40,9 @@ CONTEXT_PREFIX = re.compile(r"^\s*context:\s*", re.IGNORECASE)
 # the generator glued Wikipedia's parent bullet to the event text.
 STORY_SPLIT = re.compile(r"^(?P<story>[^:]{2,200}?):(?:\.\s+|(?=[^\s\d]))(?P<text>.+)$", re.S)
 COVER_IMAGE = "cover image"
+# A bare URL cited in a title line; trailing punctuation is the sentence's, not the URL's.
+BARE_URL = re.compile(r"https?://[^\s<>\[\]()]+")
+URL_TRAILING = ".,;:!?'\""
 SECTION_SOURCES = ("source", "sources")
 SECTION_RELATED = "related"
 SECTION_CHANGES = "changes"
@@ -92,6 +96,7 @@ def clean(text: str | None) -> str | None:
     return text or None
 
 
+SPACE_BEFORE_STOP = re.compile(r"\s+([.,;:!?])(?=\s|$)")  # where a cited URL was taken out
 LINK_FALLBACK = re.compile(r"^\s*\[(?P<title>.*)\]\((?P<href>[^)\s]+)\)(?P<tail>.*)$", re.S)
 
 
@@ -128,6 +133,44 @@ def _split_link(inline: Token) -> tuple[Link | None, str]:
     href = children[start].attrs.get("href", "")
     tail = _plain(children[end + 1 :])
     return Link(title=title, href=str(href)), tail
+
+
+def _inline_citations(children: list[Token]) -> tuple[str, list[Link]]:
+    """A title line's text with its cited links taken out, and those links as sources.
+
+    Some pages have no ``Sources:`` section and cite inside the title line:
+    ``... in Kabul. [Reuters](http://...)`` or a bare ``http://...``.  A
+    link's text stays in the title (it is what the reader saw), its URL goes
+    to the sources; a bare URL leaves the text altogether.  Links into the
+    site (``/news/...``) are not citations.
+    """
+    parts: list[str] = []
+    cited: list[Link] = []
+    link: Link | None = None
+    for child in children:
+        if child.type == "link_open":
+            href = str(child.attrs.get("href", ""))
+            link = Link(title="", href=href) if href.lower().startswith(("http://", "https://")) else None
+            continue
+        if child.type == "link_close":
+            if link is not None:
+                cited.append(link)
+            link = None
+            continue
+        if child.type in ("text", "code_inline", "html_inline"):
+            text = child.content
+            if link is not None:
+                link.title += text
+            elif child.type == "text":
+                for url in BARE_URL.findall(text):
+                    href = url.rstrip(URL_TRAILING)
+                    # No text to label it with: the host names the outlet ("www.bbc.co.uk").
+                    cited.append(Link(title=urlsplit(href).hostname or "", href=href))
+                    text = text.replace(href, " ", 1)
+            parts.append(text)
+        elif child.type in ("softbreak", "hardbreak"):
+            parts.append(" ")
+    return "".join(parts), cited
 
 
 def _contexts(tail: str) -> list[str] | None:
@@ -230,13 +273,14 @@ def _parse_event(blocks, position: int, dated: tuple[str, str | None]) -> EventP
     sources: list[Link] = []
     related: list[Link] = []
     changes: list[Link] = []
+    inline_sources: list[Link] = []
     for kind, inline in blocks[position + 1 :]:
         if title is None:
             if kind == "h5":
                 topic = clean(_plain(inline.children or []))
                 continue
             if kind == "h1":
-                title = _plain(inline.children or [])
+                title, inline_sources = _inline_citations(inline.children or [])
                 continue
             if kind.startswith("h"):
                 break  # a section before any title: no title at all
@@ -268,6 +312,9 @@ def _parse_event(blocks, position: int, dated: tuple[str, str | None]) -> EventP
             changes.append(link)
     if title is None or not clean(title):
         raise PageError("event page without title")
+    # Cited in the title line: sources too, after any listed ones (normalise drops repeats).
+    sources += inline_sources
+    title = SPACE_BEFORE_STOP.sub(r"\1", title)
     story, event_text = split_story(title, topic)
     return EventPage(
         date=date,

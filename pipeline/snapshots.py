@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 
-from pipeline.normalise import Event, RelatedRef, SourceRef
+from pipeline.normalise import ChangeRef, Event, RelatedRef, SourceRef
 
 
 def event_snapshot(event: Event) -> str:
@@ -22,4 +22,5 @@ def event_from_snapshot(snapshot: str) -> Event:
     data = json.loads(snapshot)
     data["sources"] = [SourceRef(**s) for s in data["sources"]]
     data["related"] = [RelatedRef(**r) for r in data["related"]]
+    data["changes"] = [ChangeRef(**c) for c in data.get("changes", [])]  # older snapshots have none
     return Event(**data)

@@ -94,6 +94,21 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
         {"event_id": str, "recorded_at": str, "url": str, "content_hash": str, "snapshot": str},
         {"foreign_keys": [("event_id", "events", "id")]},
     ),
+    # A ``### Changes:`` list as each page published it (pipeline.events): the event's versions
+    # with their timestamps and labels; the view event_history gives one list per event.
+    "event_changes": (
+        {
+            "listed_on": str,  # the event page whose Changes section lists the entry
+            "url": str,  # the version's page
+            "event_id": str,
+            "position": int,
+            "title": str,
+            "changed_at": str,  # "2018-02-06 13:49:31"; none for the current version
+            "label": str,  # First version, Update, Current version
+            "first_seen": str,
+        },
+        {"pk": ("listed_on", "url"), "foreign_keys": [("event_id", "events", "id")]},
+    ),
     "sources": (
         {
             "id": int,
@@ -252,6 +267,8 @@ INDEXES = [
     ("event_urls", ["event_id"]),
     ("event_urls", ["date", "text_key"]),
     ("event_versions", ["event_id"]),
+    ("event_changes", ["event_id"]),
+    ("event_changes", ["url"]),
     ("event_sources", ["source_id"]),
     ("related_events", ["related_url"]),
     ("related_events", ["related_id"]),
@@ -285,6 +302,15 @@ VIEWS = {
           (SELECT count(*) FROM event_versions v WHERE v.event_id = e.id) AS versions,
           e.removed_at
         FROM events e""",
+    # An event's change history: the Changes list its current page publishes, else its longest
+    # (then newest) one; in time order with ORDER BY changed_at (the current version has none).
+    "event_history": """
+        SELECT c.event_id, c.position, c.url, c.title, c.changed_at, c.label, c.listed_on
+        FROM event_changes c JOIN events e ON e.id = c.event_id
+        WHERE c.listed_on = coalesce(
+          (SELECT listed_on FROM event_changes WHERE event_id = c.event_id AND listed_on = e.url LIMIT 1),
+          (SELECT listed_on FROM event_changes WHERE event_id = c.event_id GROUP BY listed_on
+            ORDER BY count(*) DESC, max(changed_at) DESC, listed_on LIMIT 1))""",
     "domains": """
         SELECT domain, count(*) AS sources,
           sum(status = 'alive') AS alive, sum(status = 'failing') AS failing,
