@@ -28,6 +28,7 @@ import click
 from crawler.commands.crawl import check_links, run
 from crawler.commands.options import EXIT_CANNOT_RUN, run_command
 from crawler.commands.read import dead_links_command, export, report, serve, status
+from crawler.commands.worker import worker
 from scheduler import schedule
 
 
@@ -70,7 +71,7 @@ def cli(debug):
     """Keep a local, queryable mirror of the news-event record in SQLite."""
 
 
-for command in (run, check_links, dead_links_command, status, export, serve, report, schedule):
+for command in (run, check_links, dead_links_command, status, export, serve, report, schedule, worker):
     cli.add_command(command)
 
 

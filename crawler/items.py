@@ -62,6 +62,9 @@ class CheckItem:
     elapsed_ms: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes | None = None
+    # What a Redis worker already extracted from the body (pipeline.extract.Extracted): the
+    # writer keeps it instead of extracting again (crawler.redisqueue).  None: extract when kept.
+    extracted: object | None = None
 
 
 @dataclass

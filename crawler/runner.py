@@ -137,3 +137,88 @@ def check_sources(settings: Settings, **spider_args) -> CrawlResult:
     return CrawlResult(
         run=_finished_run(last), source_status=last.stats.get_value("mirror/source_status", {})
     )
+
+
+def begin_round(settings: Settings, redis_url: str) -> int:
+    """The Redis round to check: the one Redis holds, while its row is still running (a writer
+    restarted), or a new ``sync_runs`` row (and what Redis held of an older round cleared)."""
+    import redis
+
+    from crawler import redisqueue as redisq
+    from pipeline.runs import start_run
+    from pipeline.schema import open_database
+
+    r = redis.Redis.from_url(redis_url)
+    keys = redisq.Keys.from_settings(settings)
+    held = r.get(keys.round)
+    db = open_database(settings.get("MIRROR_DB"))
+    try:
+        if held is not None:
+            row = db.execute("SELECT status, kind FROM sync_runs WHERE id = ?", [int(held)]).fetchone()
+            if row is not None and row[0] == "running" and row[1] == "check-links":
+                return int(held)  # its writer died: this one finishes it
+        end_round(settings, redis_url, int(held) if held is not None else None)
+        return start_run(db, Clock.from_settings(settings), kind="check-links")
+    finally:
+        db.close()
+        r.close()
+
+
+def end_round(settings: Settings, redis_url: str, run_id: int | None) -> None:
+    """Clear what Redis holds of a round: its keys, the streams' entries and the groups' pending lists."""
+    import redis
+
+    from crawler import redisqueue as redisq
+
+    r = redis.Redis.from_url(redis_url)
+    keys = redisq.Keys.from_settings(settings)
+    try:
+        groups = [(s, redisq.WORKERS_GROUP) for s in keys.all_checks()]
+        groups.append((keys.results, redisq.WRITER_GROUP))
+        pipe = r.pipeline(transaction=False)
+        for stream, group in groups:
+            pipe.xtrim(stream, maxlen=0, approximate=False)
+            pipe.xgroup_destroy(stream, group)
+        pipe.delete(keys.round)
+        if run_id is not None:
+            pipe.delete(keys.queued(run_id), keys.enqueued(run_id))
+        pipe.execute(raise_on_error=False)
+    finally:
+        r.close()
+
+
+def check_sources_redis(settings: Settings, redis_url: str, **spider_args) -> CrawlResult:
+    """Check a round on the Redis queue (``check-links --redis``): this process is its one writer;
+    workers (``worker --redis``) check.  Then settle and ask the archive, as :func:`check_sources`."""
+    from crawler.redisqueue.writer import RedisWriterSpider
+
+    run_id = begin_round(settings, redis_url)
+    process = AsyncCrawlerProcess(settings)
+    checks = process.create_crawler(RedisWriterSpider)
+    phases = [checks]
+    process.crawl(checks, redis_url=redis_url, run_id=run_id, **spider_args).add_done_callback(
+        lambda _task: _then_archive(process, checks, phases)
+    )
+    process.start()
+    last = _last_closed(phases)
+    result = CrawlResult(
+        run=_finished_run(last), source_status=last.stats.get_value("mirror/source_status", {})
+    )
+    if checks.stats.get_value("mirror/settled"):
+        end_round(settings, redis_url, run_id)
+    return result
+
+
+def run_worker(settings: Settings, redis_url: str, name: str | None = None, idle_exit: float = 0) -> dict:
+    """Check what the Redis queue holds until stopped (or idle for ``idle_exit`` seconds)."""
+    from crawler.redisqueue.worker import RedisWorkerSpider
+
+    process = AsyncCrawlerProcess(settings)
+    worker = process.create_crawler(RedisWorkerSpider)
+    process.crawl(worker, redis_url=redis_url, worker_name=name, idle_exit=idle_exit)
+    process.start()
+    return {
+        "results_pushed": worker.stats.get_value("mirror/results_pushed", 0),
+        "tasks_taken_over": worker.stats.get_value("mirror/tasks_taken_over", 0),
+        "finish_reason": worker.stats.get_value("finish_reason"),
+    }

@@ -108,6 +108,22 @@ WAYBACK_API_URL = "https://archive.org/wayback/available"
 #: How long an empty or failed archive answer waits before it is asked again.
 ARCHIVE_RECHECK_DAYS = 7
 
+# -- source checking on Redis (check-links --redis, worker --redis; crawler.redisqueue) -
+
+#: Check streams; a host's hash picks its stream, and one worker at a time reads each.
+#: Writer and workers must agree on it (and on REDIS_PREFIX) for a round.
+REDIS_SHARDS = 64
+#: The prefix of every key the queue uses (two mirrors can share one Redis with two prefixes).
+REDIS_PREFIX = "mirror"
+#: A worker's lease on a shard (and its heartbeat) lasts this long unless renewed: a dead
+#: worker's shards go to another after it.  Keep it above SOURCE_DELAY.
+REDIS_LEASE_SECONDS = 30.0
+#: A task pending this long with a worker that no longer holds its shard is taken over.
+REDIS_CLAIM_IDLE_SECONDS = 60.0
+#: Tasks a worker reads at a time, and the most it holds in flight.
+REDIS_BATCH = 100
+REDIS_MAX_INFLIGHT = 1000
+
 # -- Scrapy ------------------------------------------------------------------
 
 USER_AGENT = "news-event-mirror/0.1 (archival mirror of thecontext.net; Scrapy)"

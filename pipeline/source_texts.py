@@ -32,7 +32,8 @@ def keep(db, item: CheckItem, final_url: str | None, html: str | None, now: str)
     }
     text = digest = None
     if html is not None:
-        found = extract(html, final_url or "")
+        # A Redis worker extracted it already, from the same page and URL (crawler.redisqueue).
+        found = item.extracted or extract(html, final_url or "")
         row.update(
             title=found.title,
             description=found.description,

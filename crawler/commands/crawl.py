@@ -175,12 +175,21 @@ def run(
     is_flag=True,
     help="Deliver the checks to the bundled demo server (for a mirror made from the demo).",
 )
+@click.option(
+    "--redis",
+    "redis_url",
+    metavar="URL",
+    help="Be the one writer of a round on this Redis (redis://host:6379/0): put what is due on "
+    "its streams, store what the workers (`worker --redis`) found. Default: check in this process.",
+)
 @job_options
-def check_links(check_all, limit, demo, db_path, now, allow_private, as_json, overrides):
+def check_links(check_all, limit, demo, redis_url, db_path, now, allow_private, as_json, overrides):
     """Check the cited sources that are due; flag dead ones, find archived copies."""
     from crawler.demo import DemoServer
-    from crawler.runner import check_sources
+    from crawler.runner import check_sources, check_sources_redis
 
+    if redis_url and demo:
+        raise click.BadParameter("the demo checks in one process: drop --redis", param_hint="--redis")
     settings = job_settings(db_path, now, allow_private, overrides)
     existing_mirror(settings.get("MIRROR_DB"))  # checking creates no mirror: `run` makes one
     started = time.monotonic()
@@ -189,7 +198,10 @@ def check_links(check_all, limit, demo, db_path, now, allow_private, as_json, ov
         if server is not None:
             route_to_demo(settings, server)
         try:
-            result = check_sources(settings, check_all=check_all, limit=limit or 0)
+            if redis_url:
+                result = check_sources_redis(settings, redis_url, check_all=check_all, limit=limit or 0)
+            else:
+                result = check_sources(settings, check_all=check_all, limit=limit or 0)
         except (ValueError, RuntimeError) as exc:
             fail(str(exc))
     summary = {

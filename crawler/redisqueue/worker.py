@@ -1,0 +1,297 @@
+"""A source-check worker on the Redis queue (``python -m crawler worker --redis URL``).
+
+It is :class:`crawler.spiders.sources.SourceCheckSpider` (the same requests, the same
+politeness, the same facts in each :class:`CheckItem`) fed from Redis instead of
+``mirror.db``: ``async def start()`` takes shards (one worker per shard at a time: a
+lease), reads their tasks in batches with ``XREADGROUP``, takes over the tasks a dead
+worker left pending with ``XAUTOCLAIM``, and yields the requests.  Its pipeline
+(:class:`ResultPipeline`) extracts what a good page says (the CPU-heavy part) and pushes
+the facts to the results stream, acknowledging the task in the same transaction.  The
+worker holds no database: the writer (``check-links --redis``) judges, stores and settles.
+
+Shards are shared by the live workers: each holds at most ``ceil(shards / workers)``; one
+holding more stops reading the extra ones and gives them up once their checks are done.
+A worker that dies stops renewing its leases; after ``REDIS_LEASE_SECONDS`` another takes
+its shards and, after ``REDIS_CLAIM_IDLE_SECONDS``, its pending tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import os
+import secrets
+import socket
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+
+from crawler import redisqueue as redisq
+from crawler.items import CheckItem, ProbeItem
+from crawler.spiders.sources import SourceCheckSpider
+from pipeline.extract import extract, is_html
+from pipeline.urls import canonical_url
+
+WARM_UP = (
+    "<html><head><title>t</title></head><body><article><p>" + "words " * 60 + "</p></article></body></html>"
+)
+
+
+@dataclass(frozen=True)
+class Task:
+    stream: str
+    id: bytes
+    round: int
+
+
+class RedisWorkerSpider(SourceCheckSpider):
+    name = "redis-worker"
+
+    def __init__(self, redis_url=None, worker_name=None, idle_exit=0, **kwargs):
+        super().__init__(**kwargs)
+        self.redis_url = redis_url
+        self.worker_name = worker_name or f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        self.idle_exit = float(idle_exit or 0)
+        self.probing: set[str] = set()
+        self.task_of_source: dict[int, deque[Task]] = defaultdict(deque)
+        self.task_of_host: dict[str, deque[Task]] = defaultdict(deque)
+        self.inflight_ids: set[tuple[str, bytes]] = set()  # entry ids are per stream
+        self.inflight_by_stream: dict[str, int] = defaultdict(int)
+        self.owned: set[int] = set()
+        self.draining: set[int] = set()
+        self.claim_cursor: dict[str, bytes] = {}
+        self.ready_at: dict[int, float] = {}  # a shard just taken is read after one SOURCE_DELAY
+
+    @classmethod
+    def update_settings(cls, settings):
+        super().update_settings(settings)
+        pipelines = {"crawler.redisqueue.worker.ResultPipeline": 400}
+        settings.set("ITEM_PIPELINES", pipelines, priority="spider")
+
+    def progress(self, stats) -> str:
+        return f"checks pushed {stats.get_value('mirror/results_pushed', 0)}, shards {sorted(self.owned)}"
+
+    # -- the queue -------------------------------------------------------------------
+
+    @property
+    def inflight(self) -> int:
+        return len(self.inflight_ids)
+
+    async def start(self):
+        settings = self.settings
+        self.keys = redisq.Keys.from_settings(settings)
+        self.redis = aioredis.Redis.from_url(self.redis_url)
+        self.lease_ms = int(settings.getfloat("REDIS_LEASE_SECONDS") * 1000)
+        self.claim_idle_ms = int(settings.getfloat("REDIS_CLAIM_IDLE_SECONDS") * 1000)
+        batch = settings.getint("REDIS_BATCH")
+        most = settings.getint("REDIS_MAX_INFLIGHT")
+        # trafilatura's first extraction loads much of it: here, before any request waits on it.
+        extract(WARM_UP, "http://example.invalid/warm-up")
+        idle_since = leased_at = 0.0
+        while True:
+            try:
+                if time.monotonic() - leased_at > self.lease_ms / 6000:  # renewed well before it ends
+                    await self._leases()
+                    leased_at = time.monotonic()
+                tasks = []
+                if self.inflight < most:
+                    tasks = await self._claim(most - self.inflight)
+                    tasks += await self._read(min(batch, most - self.inflight - len(tasks)))
+            except (RedisError, OSError) as exc:
+                self.logger.warning("redis: %s; trying again", exc)
+                await asyncio.sleep(0.5)
+                continue
+            for task, fields in tasks:
+                for request in self._accept(task, fields):
+                    yield request
+            if tasks or self.inflight or not idle_since:
+                idle_since = time.monotonic()
+            elif self.idle_exit and time.monotonic() - idle_since > self.idle_exit:
+                await self._give_up_all()
+                return
+            if not tasks:
+                await asyncio.sleep(0.05)
+
+    async def _leases(self) -> None:
+        """Heartbeat; renew our leases; take free shards up to our share, give extra ones up."""
+        r, keys = self.redis, self.keys
+        await r.set(keys.worker(self.worker_name), 1, px=self.lease_ms)
+        live = len([k async for k in r.scan_iter(match=keys.workers_pattern, count=1000)])
+        share = math.ceil(keys.shards / max(live, 1))
+        for shard in sorted(self.owned):
+            if not await r.eval(redisq.RENEW, 1, keys.lease(shard), self.worker_name, self.lease_ms):
+                self.logger.warning("lost the lease of shard %d", shard)
+                self.owned.discard(shard)
+                self.draining.discard(shard)
+        reading = self.owned - self.draining
+        if len(reading) > share:  # stop reading the extra shards with the fewest checks in flight
+            extra = sorted(reading, key=lambda s: self.inflight_by_stream[keys.checks(s)])
+            self.draining |= set(extra[: len(reading) - share])
+        for shard in sorted(self.draining):
+            if not self.inflight_by_stream[keys.checks(shard)]:
+                await r.eval(redisq.RELEASE, 1, keys.lease(shard), self.worker_name)
+                self.owned.discard(shard)
+                self.draining.discard(shard)
+        if len(self.owned) < share:
+            free = [s for s in range(keys.shards) if s not in self.owned]
+            free.sort(key=lambda s: redisq.shard_of(f"{self.worker_name}/{s}", 1 << 30))  # spread the picks
+            for shard in free:
+                if len(self.owned) >= share:
+                    break
+                if await r.set(keys.lease(shard), self.worker_name, nx=True, px=self.lease_ms):
+                    await self._group(keys.checks(shard))
+                    self.owned.add(shard)
+                    # Its last reader sent its last request before its lease ran out: one delay
+                    # from now, no host of the shard has had two requests closer than the delay.
+                    self.ready_at[shard] = time.monotonic() + self.settings.getfloat("SOURCE_DELAY")
+                    self.claim_cursor[keys.checks(shard)] = b"0-0"
+
+    async def _group(self, stream: str) -> None:
+        try:
+            await self.redis.xgroup_create(stream, redisq.WORKERS_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _claim(self, most: int) -> list:
+        """Tasks a dead worker left pending on our shards (ours, already in flight, are skipped)."""
+        found = []
+        for shard in self._readable():
+            stream = self.keys.checks(shard)
+            try:
+                cursor, claimed, _deleted = await self.redis.xautoclaim(
+                    stream, redisq.WORKERS_GROUP, self.worker_name, self.claim_idle_ms,
+                    start_id=self.claim_cursor.get(stream, b"0-0"), count=100,
+                )  # fmt: skip
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._group(stream)  # Redis lost it (restarted): the writer refills the stream
+                continue
+            self.claim_cursor[stream] = cursor
+            for entry_id, fields in claimed:
+                if (stream, entry_id) not in self.inflight_ids and fields:
+                    found.append((Task(stream, entry_id, 0), fields))
+            if len(found) >= most:
+                break
+        if found:
+            self.crawler.stats.inc_value("mirror/tasks_taken_over", len(found))
+        return found
+
+    async def _read(self, count: int) -> list:
+        reading = self._readable()
+        if not reading or count <= 0:
+            return []
+        streams = {self.keys.checks(s): ">" for s in reading}
+        try:
+            answer = await self.redis.xreadgroup(
+                redisq.WORKERS_GROUP, self.worker_name, streams, count=count, block=200
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            for stream in streams:
+                await self._group(stream)
+            return []
+        return [
+            (Task(stream.decode(), entry_id, 0), fields)
+            for stream, entries in answer or []
+            for entry_id, fields in entries
+        ]
+
+    def _readable(self) -> list[int]:
+        now = time.monotonic()
+        return sorted(s for s in self.owned - self.draining if self.ready_at.get(s, 0) <= now)
+
+    async def _give_up_all(self) -> None:
+        for shard in sorted(self.owned):
+            await self.redis.eval(redisq.RELEASE, 1, self.keys.lease(shard), self.worker_name)
+        self.owned.clear()
+        await self.redis.delete(self.keys.worker(self.worker_name))
+
+    def _accept(self, task: Task, fields: dict):
+        """A task becomes a request (a check waits for its host's probe, as in one process)."""
+        data = redisq.read_task(fields)
+        task = Task(task.stream, task.id, data["round"])
+        self.inflight_ids.add((task.stream, task.id))
+        self.inflight_by_stream[task.stream] += 1
+        if data["kind"] == "probe":
+            self.probing.add(data["host"])
+            self.task_of_host[data["host"]].append(task)
+            yield self._probe(data["host"], data["url"])
+            return
+        self.task_of_source[data["source_id"]].append(task)
+        host = redisq.host_of(data["url"])
+        if host in self.probing:
+            self.waiting.setdefault(host, []).append((data["source_id"], data["url"]))
+        else:
+            yield self._check(data["source_id"], data["url"])
+
+    def _release(self, host: str):
+        self.probing.discard(host)
+        yield from super()._release(host)
+
+    def task_of(self, item) -> Task | None:
+        """The task an item answers (the pipeline pushes it with the task's round and acks it)."""
+        tasks = self.task_of_source if isinstance(item, CheckItem) else self.task_of_host
+        key = item.source_id if isinstance(item, CheckItem) else item.host
+        queue = tasks.get(key)
+        if not queue:
+            return None
+        task = queue.popleft()
+        if not queue:
+            del tasks[key]
+        return task
+
+    def done(self, task: Task) -> None:
+        self.inflight_ids.discard((task.stream, task.id))
+        self.inflight_by_stream[task.stream] -= 1
+
+
+class ResultPipeline:
+    """Extract what a good page says, push the facts, ack the task: one Redis transaction."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    async def process_item(self, item):
+        spider = self.crawler.spider
+        task = spider.task_of(item)
+        if task is None:
+            return item
+        # In a thread: the reactor keeps sending this worker's requests on time meanwhile.
+        extracted = await asyncio.to_thread(_extract, item) if isinstance(item, CheckItem) else None
+        fields = redisq.result_fields(task.round, item, extracted)
+        while True:
+            try:
+                pipe = spider.redis.pipeline(transaction=True)
+                pipe.xadd(spider.keys.results, fields)
+                pipe.xack(task.stream, redisq.WORKERS_GROUP, task.id)
+                await pipe.execute(raise_on_error=False)  # an ack on a stream Redis lost: nothing to ack
+                break
+            except (RedisError, OSError) as exc:
+                spider.logger.warning("redis: %s; pushing the result again", exc)
+                await asyncio.sleep(0.5)
+        spider.done(task)
+        self.crawler.stats.inc_value("mirror/results_pushed")
+        return item
+
+
+def _extract(item: CheckItem):
+    """What the writer would extract when it keeps the page (the same call, on the same text)."""
+    if item.body is None or not 200 <= (item.http_status or 0) < 300:
+        return None
+    if not is_html(item.content_type, item.body):
+        return None
+    final_url = canonical_url(item.final_url) if item.final_url else None
+    return extract(item.body.decode("utf-8", "replace"), final_url or "")
+
+
+__all__ = ["RedisWorkerSpider", "ResultPipeline", "ProbeItem"]

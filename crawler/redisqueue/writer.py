@@ -1,0 +1,230 @@
+"""The one writer of a Redis check round (``python -m crawler check-links --redis URL``).
+
+The round is a ``sync_runs`` row (made or resumed by :func:`crawler.runner.check_sources_redis`).
+The spider sends no request: its ``async def start()`` puts what is due on the check
+streams (:func:`enqueue_due`), then reads the results stream and yields each result as the
+:class:`CheckItem` or :class:`ProbeItem` the one-process spider would have yielded.  So
+:class:`RedisWriterPipeline` is :class:`pipeline.checks.SourceCheckPipeline`: the same
+verdicts, rows and settlement; it only skips a check whose (source, round) row is already
+stored (a result pushed twice: a task taken over from a worker that had in fact pushed it,
+or a writer restarted before its ack).  :class:`AckPipeline`, after it, acknowledges the
+result once its row is committed.
+
+The round ends when every source put on the streams has a check row of the round, as
+read from ``mirror.db``.  When Redis loses the round (restarted without persistence), the
+writer puts on the streams again what is due and has no row of the round yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError, ResponseError
+from scrapy import Spider
+
+from crawler import redisqueue as redisq
+from crawler.items import CheckItem
+from crawler.spiders.sources import polite_per_host
+from pipeline.checks import SourceCheckPipeline
+from pipeline.schema import open_read_only
+from pipeline.source_frontier import SourceFrontier
+
+
+class RedisWriterSpider(Spider):
+    name = "redis-writer"
+
+    def __init__(self, redis_url=None, run_id=None, check_all=False, limit=0, only_unchecked=False, **kw):
+        super().__init__(**kw)
+        self.redis_url = redis_url
+        self.run_id = int(run_id)
+        self.check_all = bool(check_all)
+        self.only_unchecked = bool(only_unchecked)
+        self.limit = int(limit or 0)
+        self.ack_ids: list[bytes] = []
+        self.result_of: dict[int, bytes] = {}  # id(item) -> its result's entry id
+
+    @classmethod
+    def update_settings(cls, settings):
+        super().update_settings(settings)
+        settings.set(
+            "ITEM_PIPELINES",
+            {
+                "crawler.redisqueue.writer.RedisWriterPipeline": 400,
+                "crawler.redisqueue.writer.AckPipeline": 500,
+            },
+            priority="spider",
+        )
+        polite_per_host(settings)  # sends nothing itself; the archive crawl after it reads these
+
+    def progress(self, stats) -> str:
+        return f"sources checked {stats.get_value('mirror/sources_checked', 0)} (round {self.run_id})"
+
+    async def start(self):
+        self.keys = redisq.Keys.from_settings(self.settings)
+        self.redis = aioredis.Redis.from_url(self.redis_url)
+        self.db_path = self.settings.get("MIRROR_DB")
+        expected: set[int] = set()
+        backlog = True  # first our own pending results (a writer restarted), then new ones
+        checked_at = 0.0
+        begun = False
+        while True:
+            try:
+                held = await self.redis.get(self.keys.round) == str(self.run_id).encode()
+                if not begun or not held or not await self.redis.exists(self.keys.enqueued(self.run_id)):
+                    if begun:
+                        self.logger.warning("redis lost round %d (restarted?): queueing again", self.run_id)
+                    expected |= await self._begin()
+                    begun = backlog = True
+                await self._ack()
+                answer = await self.redis.xreadgroup(
+                    redisq.WRITER_GROUP,
+                    redisq.WRITER_NAME,
+                    {self.keys.results: "0" if backlog else ">"},
+                    count=200,
+                    block=None if backlog else 200,
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._results_group()
+                continue
+            except (RedisError, OSError) as exc:
+                self.logger.warning("redis: %s; trying again", exc)
+                await asyncio.sleep(0.5)
+                continue
+            entries = [e for _stream, batch in answer or [] for e in batch]
+            if backlog and not entries:
+                backlog = False
+            for entry_id, fields in entries:
+                if not fields:  # trimmed away while pending
+                    self.ack_ids.append(entry_id)
+                    continue
+                round_id, item = redisq.read_result(fields)
+                if round_id != self.run_id:
+                    self.ack_ids.append(entry_id)  # another round's (an old writer's): not ours to store
+                    continue
+                self.result_of[id(item)] = entry_id
+                yield item
+            if backlog and entries:
+                continue
+            if not entries or time.monotonic() - checked_at > 2:
+                checked_at = time.monotonic()
+                missing = expected - self._stored()
+                if not missing:
+                    self.logger.info("round %d: all %d sources checked", self.run_id, len(expected))
+                    await self._ack()
+                    return
+
+    async def _results_group(self) -> None:
+        try:
+            await self.redis.xgroup_create(self.keys.results, redisq.WRITER_GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _begin(self) -> set[int]:
+        """Make sure the round is on the streams; the sources it expects a check row for."""
+        await self._results_group()
+        for stream in self.keys.all_checks():
+            try:
+                await self.redis.xgroup_create(stream, redisq.WORKERS_GROUP, id="0", mkstream=True)
+            except ResponseError as exc:
+                if "BUSYGROUP" not in str(exc):
+                    raise
+        added = await enqueue_due(self, self.redis, self.keys)
+        await self.redis.set(self.keys.round, self.run_id)
+        await self.redis.set(self.keys.enqueued(self.run_id), 1)
+        if added:
+            self.logger.info("round %d: %d tasks put on the streams", self.run_id, added)
+        return {int(s) for s in await self.redis.smembers(self.keys.queued(self.run_id))}
+
+    def _stored(self) -> set[int]:
+        conn = open_read_only(self.db_path)
+        try:
+            rows = conn.execute("SELECT source_id FROM link_checks WHERE sync_run = ?", [self.run_id])
+            return {row[0] for row in rows}
+        finally:
+            conn.close()
+
+    async def _ack(self) -> None:
+        if self.ack_ids:
+            ids, self.ack_ids = self.ack_ids, []
+            await self.redis.xack(self.keys.results, redisq.WRITER_GROUP, *ids)
+
+
+async def enqueue_due(spider, redis, keys) -> int:
+    """Put on the streams what is due and neither stored for this round nor queued already.
+
+    Read from ``mirror.db`` as the one-process spider reads it (due sources, hosts whose probe
+    is stale); a host's probe goes first on its stream, so its worker judges it before its checks.
+    """
+    with SourceFrontier.from_settings(spider.settings) as frontier:
+        due = frontier.due_sources(spider.check_all, spider.only_unchecked, spider.limit)
+        to_probe = frontier.hosts_to_probe(due)
+    stored = spider._stored()
+    queued = {int(s) for s in await redis.smembers(keys.queued(spider.run_id))}
+    todo = [(s, url) for s, url in due if s not in stored and s not in queued]
+    by_host: dict[str, list[tuple[int, str]]] = defaultdict(list)
+    for source_id, url in todo:
+        by_host[redisq.host_of(url)].append((source_id, url))
+    added = 0
+    hosts = list(by_host.items())
+    for start in range(0, len(hosts), 200):
+        pipe = redis.pipeline(transaction=True)
+        for host, sources in hosts[start : start + 200]:
+            stream = keys.checks(redisq.shard_of(host, keys.shards))
+            if host in to_probe:
+                pipe.xadd(stream, redisq.probe_task(spider.run_id, host, to_probe[host]))
+            for source_id, url in sources:
+                pipe.xadd(stream, redisq.check_task(spider.run_id, source_id, url))
+                pipe.sadd(keys.queued(spider.run_id), source_id)
+                added += 1
+        await pipe.execute()
+    return added
+
+
+class RedisWriterPipeline(SourceCheckPipeline):
+    """The one-process pipeline on the writer's round: idempotent per (source, round)."""
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        self.own_run = True  # the round's row is this job's (made or resumed by the runner)
+
+    def open_spider(self):
+        self.crawler.stats.set_value("mirror/phase_open", self.run_id)
+
+    def _check(self, item: CheckItem) -> None:
+        stored = self.db.execute(
+            "SELECT 1 FROM link_checks WHERE sync_run = ? AND source_id = ?", [self.run_id, item.source_id]
+        ).fetchone()
+        if stored:
+            self.crawler.stats.inc_value("mirror/duplicate_results")
+            return
+        super()._check(item)
+
+    def spider_closed(self, spider, reason):
+        # Checks stored by an earlier writer of the round count too (read from the rows).
+        count = self.db.execute("SELECT count(*) FROM link_checks WHERE sync_run = ?", [self.run_id])
+        self.crawler.stats.set_value("mirror/sources_checked", count.fetchone()[0])
+        super().spider_closed(spider, reason)
+
+
+class AckPipeline:
+    """After the row is committed (the pipeline before this one), the result may be acknowledged."""
+
+    def __init__(self, crawler):
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler):
+        return cls(crawler)
+
+    def process_item(self, item):
+        spider = self.crawler.spider
+        entry_id = spider.result_of.pop(id(item), None)
+        if entry_id is not None:
+            spider.ack_ids.append(entry_id)
+        return item

@@ -1,0 +1,317 @@
+"""Source checking on a Redis work queue: worker processes, one writer, a real redis-server.
+
+A world of 20 news hosts on loopback (127.0.0.10 to .29, a few cited pages each, one host
+answering 200 for everything: soft 404s) is mirrored once by ``run``; each test checks a
+copy of that mirror with ``worker --redis`` processes and one ``check-links --redis`` writer
+against a redis-server of its own (the ``redis_server`` fixture), kills some of them, and
+reads the rows.
+"""
+
+from __future__ import annotations
+
+import collections
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import SiteServer, crawler_in, read_count
+
+pytestmark = pytest.mark.xdist_group("redis-world")
+
+NOW = "2026-03-01T12:00:00+00:00"
+HOSTS = 20
+DELAY = 0.3
+HTML = {"Content-Type": "text/html; charset=utf-8"}
+SETTINGS = [
+    *("-s", f"SOURCE_DELAY={DELAY}", "-s", "DOWNLOAD_TIMEOUT=3", "-s", "RETRY_TIMES=1"),
+    *("-s", "REDIS_SHARDS=8", "-s", "REDIS_LEASE_SECONDS=1.5", "-s", "REDIS_CLAIM_IDLE_SECONDS=1.5"),
+]
+SOFT = 0  # the host that answers 200 for every path
+
+
+def article(title: str) -> bytes:
+    text = " ".join(f"{title} paragraph word{n}" for n in range(120))
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>{title} | Example News</title>
+<meta property="og:title" content="{title}"><meta name="description" content="About {title}">
+<meta property="article:published_time" content="2013-03-27T08:00:00Z"></head>
+<body><article><h1>{title}</h1><p>{text}</p></article></body></html>""".encode()
+
+
+class RedisWorld:
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.hosts = [SiteServer(folder, host=f"127.0.0.{10 + i}") for i in range(HOSTS)]
+        for host in self.hosts:
+            host.seen = []  # (path, User-Agent, when)
+            host.answer_request = self._noting(host)
+        self.archive = SiteServer(folder, host="127.0.0.9")
+        self.archive.answer = lambda path: (200, {"Content-Type": "application/json"}, b"{}")
+        self.sources = []
+        for i, host in enumerate(self.hosts):
+            r = host.routes
+            r[f"/news/{i}/a.html"] = [(200, HTML, article(f"Story {i} alpha"))]
+            r[f"/news/{i}/b.html"] = [(404, HTML, b"not found")]
+            r[f"/news/{i}/c.html"] = [(301, {"Location": host.url(f"news/{i}/c2.html")}, b"")]
+            r[f"/news/{i}/c2.html"] = [(200, HTML, article(f"Story {i} moved"))]
+            r[f"/news/{i}/d.html"] = [
+                [(403, {"cf-mitigated": "challenge", **HTML}, b"<html>Just a moment</html>")],
+                [(410, HTML, b"gone")],
+            ][i % 2] if i % 3 == 0 else [(200, HTML, article(f"Story {i} delta"))]  # fmt: skip
+            self.sources += [host.url(f"news/{i}/{p}.html") for p in "abcd"]
+        soft = self.hosts[SOFT]
+        soft.answer = lambda path: (200, HTML, b"<html><body><h1>Sorry, nothing here</h1></body></html>")
+        root = folder / "site"
+        day = root / "news/2013/03/27"
+        day.mkdir(parents=True)
+        cited = "\n".join(f"{n}. [Outlet {n}]({url})" for n, url in enumerate(self.sources, 1))
+        (day / "event.md").write_text(
+            f"### [2013-03-27](/news/2013/03/27/index.md)\n\n# Many hosts.\n\n### Sources:\n\n{cited}\n"
+        )
+        (day / "index.md").write_text(
+            "## [2013-03-27](/news/2013/03/27/index.md)\n\n### [Many hosts. ](/news/2013/03/27/event.md)\n"
+        )
+        self.site = SiteServer(root, host="127.0.0.1")
+
+    @staticmethod
+    def _noting(host):
+        def answer_request(path, headers):
+            host.seen.append((path, headers.get("User-Agent", ""), time.monotonic()))
+            return host.answer(path)
+
+        return answer_request
+
+    @property
+    def settings(self) -> list[str]:
+        return [
+            *SETTINGS,
+            "-s",
+            f"WAYBACK_API_URL={self.archive.origin}/wayback/available",
+            "--allow-private",
+        ]
+
+    def forget_requests(self) -> None:
+        for host in self.hosts:
+            host.requests.clear()
+            host.times.clear()
+            host.seen.clear()
+
+    def close(self) -> None:
+        for server in (*self.hosts, self.archive, self.site):
+            server.close()
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory):
+    w = RedisWorld(tmp_path_factory.mktemp("redis-world"))
+    mirror = crawler_in(w.folder)(
+        "--start-url", w.site.url("news/2013/03/27/index.md"), "--now", NOW, *w.settings
+    )
+    assert mirror.scalar("SELECT count(*) FROM sources") == 4 * HOSTS
+    w.mirror = mirror.db
+    yield w
+    w.close()
+
+
+@pytest.fixture
+def mirror(world, tmp_path) -> Path:
+    world.forget_requests()
+    db = tmp_path / "mirror.db"
+    shutil.copy(world.mirror, db)
+    return db
+
+
+class Processes:
+    """Workers and writers of one test, stopped at its end."""
+
+    def __init__(self, folder: Path, redis_url: str, world: RedisWorld):
+        self.folder, self.url, self.world = folder, redis_url, world
+        self.procs: list[subprocess.Popen] = []
+
+    def _start(self, name: str, args: list[str]) -> subprocess.Popen:
+        log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
+        proc = subprocess.Popen([sys.executable, "-m", "crawler", *args], stdout=log, stderr=log,
+                                cwd=self.folder)  # fmt: skip
+        proc.log_path = log.name
+        self.procs.append(proc)
+        return proc
+
+    def worker(self, name: str) -> subprocess.Popen:
+        args = ["worker", "--redis", self.url, "--name", name, "-s", f"USER_AGENT=test-worker {name}"]
+        return self._start(name, [*args, *self.world.settings])
+
+    def writer(self, db: Path, name: str = "writer") -> subprocess.Popen:
+        args = ["check-links", "--redis", self.url, "--db", str(db), "--now", NOW, "--json"]
+        return self._start(name, [*args, *self.world.settings])
+
+    def wait_for_workers(self, client, n: int, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while len(list(client.scan_iter(match="mirror:worker:*"))) < n:
+            assert time.monotonic() < deadline, "the workers did not start"
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+@pytest.fixture
+def procs(tmp_path, redis_server, world):
+    p = Processes(tmp_path, redis_server.url, world)
+    yield p
+    p.stop()
+
+
+def finished(proc: subprocess.Popen, timeout: float = 60) -> None:
+    proc.wait(timeout=timeout)
+    assert proc.returncode == 0, Path(proc.log_path).read_text()[-3000:]
+
+
+def wait_rows(db: Path, at_least: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while read_count(db, "SELECT count(*) FROM link_checks") < at_least:
+        assert time.monotonic() < deadline, "no checks stored"
+        time.sleep(0.05)
+
+
+def checks_per_source(db: Path) -> collections.Counter:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return collections.Counter(
+            row[0]
+            for row in conn.execute(
+                "SELECT s.url FROM link_checks c JOIN sources s ON s.id = c.source_id"
+                " WHERE c.sync_run = (SELECT max(sync_run) FROM link_checks)"
+            )
+        )
+    finally:
+        conn.close()
+
+
+def outcome_of(db: Path) -> dict:
+    """What a round decided, per source: its check, liveness and what was kept (not timings)."""
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    conn.row_factory = sqlite3.Row
+    try:
+        rows = conn.execute(
+            "SELECT s.url, c.outcome, c.http_status, c.final_url, c.redirects, c.content_type, c.size,"
+            " c.error, c.note, c.checked_at, s.status, s.strikes, s.next_check_at, s.title, s.description,"
+            " s.published, s.site_name, s.content_hash, s.first_ok_at, s.archive_checked_at,"
+            " (SELECT group_concat(t.text, '|') FROM source_texts t WHERE t.source_id = s.id) AS texts"
+            " FROM sources s JOIN link_checks c ON c.source_id = s.id ORDER BY s.url"
+        )
+        return {row["url"]: dict(row) for row in rows}
+    finally:
+        conn.close()
+
+
+def assert_exactly_once(world: RedisWorld, db: Path) -> None:
+    assert checks_per_source(db) == collections.Counter({url: 1 for url in world.sources})
+
+
+def assert_polite(world: RedisWorld) -> None:
+    """One worker at a time per host, and its requests spaced by the delay.
+
+    Each worker names itself in its User-Agent.  Where a host's requests pass from one worker
+    to another (a shard taken over), the gap is at least the delay, measured strictly.  Within
+    one worker Scrapy spaces requests by the delay when it sends them, while this server notes
+    them when a thread of the test process reads them: on a loaded two-core machine the two
+    differ by a tenth of a second at times (the one-process check shows the same), so that
+    bound is a third of the delay, which two workers sending at once would break.
+    """
+    for host in world.hosts:
+        seen = sorted(host.seen, key=lambda entry: entry[2])
+        for (path_a, ua_a, a), (path_b, ua_b, b) in zip(seen, seen[1:], strict=False):
+            least = DELAY if ua_a != ua_b else DELAY / 3
+            assert b - a >= least, (host.origin, path_a, ua_a, path_b, ua_b, round(b - a, 3))
+
+
+def test_three_workers_check_each_source_once_politely_as_one_process_would(
+    world, mirror, procs, redis_server, tmp_path
+):
+    for n in range(3):
+        procs.worker(f"w{n}")
+    procs.wait_for_workers(redis_server.client(), 3)
+    finished(procs.writer(mirror))
+    assert_exactly_once(world, mirror)
+    # Each cited page was asked for once (a redirect's target once more), by one worker per host.
+    for i, host in enumerate(world.hosts):
+        asked = collections.Counter(host.requests)
+        for page in "abcd":
+            assert asked[f"/news/{i}/{page}.html"] == 1, (host.origin, asked)
+    assert_polite(world)
+    owners = redis_server.client()
+    assert not owners.exists("mirror:round")  # the round is over: Redis holds nothing of it
+
+    # The same world checked by one process: the same verdicts, liveness and kept texts.
+    world.forget_requests()
+    alone = tmp_path / "alone.db"
+    shutil.copy(world.mirror, alone)
+    proc = subprocess.run(
+        [sys.executable, "-m", "crawler", "check-links", "--db", str(alone), "--now", NOW, "--json",
+         *world.settings],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    queued, single = outcome_of(mirror), outcome_of(alone)
+    assert queued == single
+    outcomes = collections.Counter(row["outcome"] for row in queued.values())
+    assert outcomes["ok"] > 0 and outcomes["soft404"] == 4 and outcomes["gone"] > 0
+    assert any(row["texts"] for row in queued.values())  # the workers' extraction was kept
+
+
+def test_a_worker_killed_mid_round_leaves_its_checks_to_another(world, mirror, procs, redis_server):
+    victim, survivor = procs.worker("victim"), procs.worker("survivor")
+    procs.wait_for_workers(redis_server.client(), 2)
+    writer = procs.writer(mirror)
+    wait_rows(mirror, 5)
+    victim.send_signal(signal.SIGKILL)
+    finished(writer)
+    assert_exactly_once(world, mirror)
+    assert_polite(world)
+    log = Path(survivor.log_path)
+    procs.stop()
+    assert '"tasks_taken_over"' in log.read_text()
+
+
+def test_a_writer_killed_mid_round_is_restarted_and_finishes_it(world, mirror, procs, redis_server):
+    for n in range(2):
+        procs.worker(f"w{n}")
+    procs.wait_for_workers(redis_server.client(), 2)
+    first = procs.writer(mirror, "writer1")
+    wait_rows(mirror, 10)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    finished(procs.writer(mirror, "writer2"))
+    assert_exactly_once(world, mirror)
+    runs = read_count(mirror, "SELECT count(DISTINCT sync_run) FROM link_checks")
+    assert runs == 1
+    assert read_count(mirror, "SELECT count(*) FROM sync_runs WHERE kind = 'check-links'") == 1
+    assert read_count(
+        mirror, "SELECT count(*) FROM sync_runs WHERE status = 'finished' AND kind = 'check-links'"
+    )
+
+
+def test_redis_restarted_mid_round_the_writer_queues_again(world, mirror, procs, redis_server):
+    for n in range(2):
+        procs.worker(f"w{n}")
+    procs.wait_for_workers(redis_server.client(), 2)
+    writer = procs.writer(mirror)
+    wait_rows(mirror, 10)
+    redis_server.restart()
+    finished(writer, timeout=90)
+    assert_exactly_once(world, mirror)
+    assert "queueing again" in Path(writer.log_path).read_text()
