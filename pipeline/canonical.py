@@ -138,9 +138,9 @@ class Canonical:
             db.execute(f"DELETE FROM {table} WHERE event_id = ?", [event_id])
         for position, source in enumerate(event.sources, 1):
             db.execute(
-                "INSERT INTO sources (url, domain, first_seen, status, strikes)"
-                " VALUES (?, ?, ?, 'unchecked', 0) ON CONFLICT (url) DO NOTHING",
-                [source.url, source.domain, now],
+                "INSERT INTO sources (url, cited_url, domain, first_seen, status, strikes)"
+                " VALUES (?, ?, ?, ?, 'unchecked', 0) ON CONFLICT (url) DO NOTHING",
+                [source.url, source.cited or source.url, source.domain, now],
             )
             db.execute(
                 "INSERT INTO event_sources (event_id, source_id, label, position)"

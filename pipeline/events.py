@@ -46,6 +46,7 @@ class Events:
                 last_seen = excluded.last_seen
             WHERE event_urls.content_hash IS NOT excluded.content_hash
                OR event_urls.event_id IS NOT excluded.event_id
+               OR event_urls.snapshot IS NOT excluded.snapshot
             """,
             [
                 event.url,
@@ -94,7 +95,26 @@ class Events:
             )
         self.db.execute("UPDATE event_urls SET removed_at = NULL WHERE url = ?", [event.url])
         self.canonical.elect(event_id, now, overwritten={event.url: before[0] if before else None})
+        self._spellings(event, now)
         self.removals.restore(event_id, ("gone", "superseded"))
+
+    def _spellings(self, event: Event, now: str) -> None:
+        """Keep each source's URL as cited: the first spelling on the source row (a mirror made
+        before ``cited_url`` existed gets it here), every other one in ``source_aliases``."""
+        for source in event.sources:
+            if not source.cited:
+                continue
+            row = self.db.execute("SELECT id, cited_url FROM sources WHERE url = ?", [source.url]).fetchone()
+            if row is None:
+                continue  # a variant that is not shown: its sources are not the event's
+            if row[1] is None:
+                self.db.execute("UPDATE sources SET cited_url = ? WHERE id = ?", [source.cited, row[0]])
+            elif row[1] != source.cited:
+                self.db.execute(
+                    "INSERT OR IGNORE INTO source_aliases (source_id, cited_url, first_seen)"
+                    " VALUES (?, ?, ?)",
+                    [row[0], source.cited, now],
+                )
 
     def seen_unchanged(self, url: str) -> None:
         """An unchanged event page was seen again: its URL's ``last_seen`` moves; the event row stays."""

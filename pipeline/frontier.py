@@ -59,7 +59,7 @@ class Frontier:
             """
             SELECT kind, etag, last_modified, content_hash FROM pages p WHERE url = ? AND (
                 (kind = 'event' AND EXISTS (
-                    SELECT 1 FROM event_urls WHERE url = p.url AND snapshot IS NOT NULL))
+                    SELECT 1 FROM event_urls WHERE url = p.url AND snapshot LIKE '%"changes":%'))
                 OR (kind = 'day' AND EXISTS (SELECT 1 FROM days WHERE url = p.url))
                 OR (kind IN ('index', 'other') AND content_hash IS NOT NULL))
             """,

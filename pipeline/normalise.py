@@ -46,9 +46,10 @@ def tidy(text: str | None) -> str | None:
 
 @dataclass
 class SourceRef:
-    url: str
+    url: str  # canonical: the key for "same resource"
     label: str
     domain: str
+    cited: str | None = None  # exactly as the page cited it: what is fetched and asked of archives
 
 
 @dataclass
@@ -157,7 +158,9 @@ def normalise_event(
             if rejected is not None:
                 rejected.append({"href": link.href, "reason": f"over MAX_SOURCES_PER_EVENT {max_sources}"})
             continue
-        sources.append(SourceRef(resolved, tidy(link.title) or "", domain_of(resolved)))
+        raw = link.href.strip()
+        cited = raw if raw.lower().startswith(("http://", "https://")) else resolved
+        sources.append(SourceRef(resolved, tidy(link.title) or "", domain_of(resolved), cited))
     related = []
     for link in page.related:
         resolved = site.resolve(link.href, url, rejected)

@@ -55,7 +55,11 @@ class SourceFrontier:
             where, params = "1", []
         else:
             where, params = "next_check_at IS NULL OR next_check_at <= ?", [self.clock.iso()]
-        sql = f"SELECT id, url FROM sources WHERE {where} ORDER BY status != 'unchecked', next_check_at, id"
+        # The URL as cited is what is fetched: old servers answer spellings differently.
+        sql = (
+            f"SELECT id, coalesce(cited_url, url) FROM sources WHERE {where}"
+            " ORDER BY status != 'unchecked', next_check_at, id"
+        )
         if limit:
             sql += f" LIMIT {int(limit)}"
         return [tuple(row) for row in self.conn.execute(sql, params).fetchall()]
@@ -82,7 +86,7 @@ class SourceFrontier:
         # looked up for the sources it keeps.
         rows = self.conn.execute(
             """
-            SELECT s.id, s.url, s.archive_checked_at,
+            SELECT s.id, coalesce(s.cited_url, s.url), s.archive_checked_at,
                    (SELECT min(e.date) FROM event_sources es JOIN events e ON e.id = es.event_id
                     WHERE es.source_id = s.id)
             FROM sources s

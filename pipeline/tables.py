@@ -113,6 +113,9 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
         {
             "id": int,
             "url": str,
+            # the URL exactly as first cited (url is its canonical form, the key for "same resource");
+            # fetched and asked of archives; other spellings are in source_aliases
+            "cited_url": str,
             "domain": str,
             "first_seen": str,
             # liveness (pipeline.liveness)
@@ -232,6 +235,11 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
     "day_versions": (
         {"site": str, "date": str, "recorded_at": str, "url": str, "listing": str, "sync_run": int},
         {"foreign_keys": [("sync_run", "sync_runs", "id")]},
+    ),
+    # Other spellings a source was cited under (same canonical URL, other query order or escapes).
+    "source_aliases": (
+        {"source_id": int, "cited_url": str, "first_seen": str},
+        {"pk": ("source_id", "cited_url"), "foreign_keys": [("source_id", "sources", "id")]},
     ),
     "pages": (
         {

@@ -324,3 +324,92 @@ def test_sources_cited_inline_are_sources(site_dir, crawl):
     assert [(s["position"], s["label"]) for s in sources] == [(1, "Reuters"), (2, "www.bbc.co.uk")]
     assert sources[1]["url"] == "http://www.bbc.co.uk/news/10101010.stm"
     assert "reuters.com/article/idUS1" in sources[0]["url"]
+
+
+# -- the URL that was cited is kept, and fetched ------------------------------
+
+CITED = "http://127.0.0.1:{port}/article.asp?type=worldNews&storyID=42&src=rss/worldNews"
+CITING = """
+### [2013-03-26](/news/2013/03/26/index.md)
+
+# {title}
+
+### Sources:
+
+1. [Reuters]({url})
+"""
+
+
+def test_a_source_keeps_the_url_as_cited_and_is_fetched_with_it(site_dir, crawl, tmp_path):
+    """An old server answers only the spelling the page cited (its own query order, '/' unescaped)."""
+    outlet = SiteServer(tmp_path)
+    cited = CITED.format(port=outlet.httpd.server_address[1])
+    outlet.routes["/article.asp?type=worldNews&storyID=42&src=rss/worldNews"] = [
+        (200, {"Content-Type": "text/html"}, b"<html><head><title>Quake jolts Taipei</title></head><body><p>"
+         + b"A 6.0 quake jolted Taipei on Wednesday. " * 40 + b"</p></body></html>")
+    ]  # fmt: skip
+    respelled = cited.replace("?type=worldNews&storyID=42", "?storyID=42&type=worldNews")
+    folder = site_dir / "news/2013/03/26"
+    (folder / "quake-a.md").write_text(CITING.format(title="A quake jolts Taipei.", url=cited))
+    (folder / "quake-b.md").write_text(
+        CITING.format(title="Another event on the quake in Taipei.", url=respelled)
+    )
+    site = SiteServer(site_dir)
+    window = ("--since", "2013-03-26", "--until", "2013-03-26", "--allow-private")
+    try:
+        # The first page cites the old server's own spelling; a later one respells it.
+        (folder / "index.md").write_text(
+            "## [2013-03-26](/news/2013/03/26/index.md)\n\n### [a ](/news/2013/03/26/quake-a.md)\n"
+        )
+        first = crawl("--start-url", site.url("news/2013/03/26/index.md"), *window, check_sources=True)
+        (folder / "index.md").write_text(
+            "## [2013-03-26](/news/2013/03/26/index.md)\n\n### [a ](/news/2013/03/26/quake-a.md)\n\n"
+            "### [b ](/news/2013/03/26/quake-b.md)\n"
+        )
+        mirror = crawl(
+            "--start-url", site.url("news/2013/03/26/index.md"), *window, db=first.db, check_sources=True
+        )
+    finally:
+        site.close()
+        outlet.close()
+    source = mirror.query("SELECT id, url, cited_url, status FROM sources WHERE url LIKE '%article.asp%'")
+    assert len(source) == 1  # one resource, cited twice
+    assert source[0]["cited_url"] == cited and source[0]["url"] != cited  # canonical: reordered, escaped
+    assert source[0]["status"] == "alive"  # fetched as cited, not as canonicalised
+    assert mirror.query("SELECT cited_url FROM source_aliases WHERE source_id = ?", [source[0]["id"]]) == [
+        {"cited_url": respelled}
+    ]
+    assert any("type=worldNews&storyID=42&src=rss/worldNews" in path for path in outlet.requests)
+
+
+def test_a_mirror_of_the_previous_version_is_filled_in_on_the_next_run(crawl, tmp_path):
+    """What the previous version left: no cited spellings, no Changes rows, snapshots without them."""
+    import json
+    import sqlite3
+
+    db = tmp_path / "old.db"
+    reference = crawl(db=tmp_path / "new.db")
+    crawl(db=db)
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("UPDATE sources SET cited_url = NULL")
+        conn.execute("DELETE FROM event_changes")
+        for url, snapshot in conn.execute(
+            "SELECT url, snapshot FROM event_urls WHERE snapshot IS NOT NULL"
+        ).fetchall():
+            data = json.loads(snapshot)
+            data.pop("changes")
+            for source in data["sources"]:
+                source.pop("cited")
+            conn.execute(
+                "UPDATE event_urls SET snapshot = ? WHERE url = ?", [json.dumps(data, sort_keys=True), url]
+            )
+    conn.close()
+    again = crawl("--full", db=db)
+    assert again.summary["events_new"] == again.summary["events_changed"] == 0  # nothing changed upstream
+    for sql in (
+        "SELECT url, cited_url FROM sources ORDER BY url",
+        "SELECT listed_on, url, changed_at, label FROM event_changes ORDER BY listed_on, url",
+        "SELECT count(*) AS n FROM event_versions",
+    ):
+        assert again.query(sql) == reference.query(sql), sql

@@ -119,7 +119,7 @@ def answer_source(url: str) -> tuple[int, dict[str, str], bytes]:
         return 200, html_type, _article(url)
     if canonical_url(url) not in cited_urls():
         return 404, html_type, b"<html><title>404 Not Found</title><h1>Not Found</h1></html>"
-    fate = fate_of(url)
+    fate = fate_of(canonical_url(url))  # one resource, one fate, however it is spelled
     if fate == "alive":
         return 200, html_type, _article(url)
     if fate == "gone":
@@ -145,7 +145,11 @@ def _wayback(url: str) -> tuple[int, dict[str, str], bytes]:
     wanted = query.get("url", "")
     stamp = (query.get("timestamp", "") + "00000000000000")[:8] + "093000"
     snapshots = {}
-    if int(hashlib.sha256(wanted.encode()).hexdigest()[8:12], 16) % 5:
+    try:
+        key = canonical_url(wanted)  # the archive holds a resource, whatever spelling is asked
+    except ValueError:
+        key = wanted
+    if int(hashlib.sha256(key.encode()).hexdigest()[8:12], 16) % 5:
         snapshots["closest"] = {
             "available": True,
             "url": f"http://web.archive.org/web/{stamp}/{wanted}",
