@@ -208,7 +208,10 @@ def test_story_prefixed_variants_are_one_event_and_different_events_stay_apart(s
         year_first = crawl("--start-url", server.url(f"{DAY}/a-year.md"), *window, db=site_dir / "y.db")
     finally:
         server.close()
-    for mirror in (prefixed_first, plain_first, year_first):
+    from_checkout = crawl(
+        "--start-url", (site_dir / DAY / "a-prefixed.md").as_uri(), *window, db=site_dir / "f.db"
+    )
+    for mirror in (prefixed_first, plain_first, year_first, from_checkout):
         assert grouped(mirror) == EXPECTED_GROUPS
         assert mirror.scalar("SELECT count(*) FROM events") == 5
         # The day page lists the plain version: the row shows it.
