@@ -72,7 +72,7 @@ class RedisWorkerSpider(SourceCheckSpider):
         settings.set("ITEM_PIPELINES", pipelines, priority="spider")
 
     def progress(self, stats) -> str:
-        return f"checks pushed {stats.get_value('mirror/results_pushed', 0)}, shards {sorted(self.owned)}"
+        return f"checks pushed {stats.get_value('mirror/results_pushed', 0)}, shards held {len(self.owned)}"
 
     # -- the queue -------------------------------------------------------------------
 

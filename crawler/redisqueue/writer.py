@@ -68,6 +68,7 @@ class RedisWriterSpider(Spider):
         self.db_path = self.settings.get("MIRROR_DB")
         expected: set[int] = set()
         backlog = True  # first our own pending results (a writer restarted), then new ones
+        backlog_from = b"0"
         checked_at = 0.0
         begun = False
         while True:
@@ -78,11 +79,12 @@ class RedisWriterSpider(Spider):
                         self.logger.warning("redis lost round %d (restarted?): queueing again", self.run_id)
                     expected |= await self._begin()
                     begun = backlog = True
+                    backlog_from = b"0"
                 await self._ack()
                 answer = await self.redis.xreadgroup(
                     redisq.WRITER_GROUP,
                     redisq.WRITER_NAME,
-                    {self.keys.results: "0" if backlog else ">"},
+                    {self.keys.results: backlog_from if backlog else ">"},
                     count=200,
                     block=None if backlog else 200,
                 )
@@ -98,6 +100,8 @@ class RedisWriterSpider(Spider):
             entries = [e for _stream, batch in answer or [] for e in batch]
             if backlog and not entries:
                 backlog = False
+            elif backlog:
+                backlog_from = entries[-1][0]  # the pending list again, after what was read
             for entry_id, fields in entries:
                 if not fields:  # trimmed away while pending
                     self.ack_ids.append(entry_id)
