@@ -133,20 +133,18 @@ def _prefixed_variant(db: sqlite_utils.Database, event: Event, similarity: float
     ).fetchall()
     if not rows:
         return None
-    names: dict[str, set[str]] = {}
-    for event_id, name in db.execute(
+    names = _by_event(
+        db,
         "SELECT ec.event_id, c.name FROM event_contexts ec JOIN contexts c ON c.id = ec.context_id"
         " JOIN events e ON e.id = ec.event_id WHERE e.date = ?",
-        [event.date],
-    ):
-        names.setdefault(event_id, set()).add(name)
-    cited: dict[str, set[str]] = {}
-    for event_id, url in db.execute(
+        event.date,
+    )
+    cited = _by_event(
+        db,
         "SELECT es.event_id, s.url FROM event_sources es JOIN sources s ON s.id = es.source_id"
         " JOIN events e ON e.id = es.event_id WHERE e.date = ?",
-        [event.date],
-    ):
-        cited.setdefault(event_id, set()).add(url)
+        event.date,
+    )
     mine = {event.story, *event.contexts()} - {None}
     my_sources = {source.url for source in event.sources}
     my_description = text_key(event.description or "")
@@ -168,6 +166,14 @@ def _prefixed_variant(db: sqlite_utils.Database, event: Event, similarity: float
         if ratio >= best_ratio:
             best, best_ratio = event_id, ratio
     return best
+
+
+def _by_event(db: sqlite_utils.Database, sql: str, date: str) -> dict[str, set[str]]:
+    """(event id, value) rows of one date, as each event's set of values."""
+    found: dict[str, set[str]] = {}
+    for event_id, value in db.execute(sql, [date]):
+        found.setdefault(event_id, set()).add(value)
+    return found
 
 
 class DedupePipeline:

@@ -141,6 +141,14 @@ class PortalSpider(ReadsFrontier, Spider):
             self.crawler.stats.inc_value("wikipedia/api_warnings")
         return data
 
+    async def _read(self, response) -> tuple[dict | None, Request | None, ApiError | None]:
+        """The answer's data; else the same request again after a wait; else the error that stays."""
+        try:
+            return self._answer(response), None, None
+        except ApiError as exc:
+            again = await self._retry_later(response, exc)
+            return None, again, None if again is not None else exc
+
     async def _retry_later(self, response, exc: ApiError) -> Request | None:
         """The same request again after a wait, while tries remain; None when it should not be.
 
@@ -217,14 +225,12 @@ class PortalSpider(ReadsFrontier, Spider):
     async def recent_changes(self, response):
         """Days edited since the last sync join this run's days; the API unsure, every held day does."""
         days: set[dt.date] = response.meta["rc_days"]
-        try:
-            data = self._answer(response)
-        except ApiError as exc:
-            again = await self._retry_later(response, exc)
-            if again is not None:
-                yield again
-                return
-            for request in self._sweep(days, exc):
+        data, again, error = await self._read(response)
+        if again is not None:
+            yield again
+            return
+        if error is not None:
+            for request in self._sweep(days, error):
                 yield request
             return
         for change in data.get("query", {}).get("recentchanges", []):
@@ -241,15 +247,13 @@ class PortalSpider(ReadsFrontier, Spider):
 
     async def revisions(self, response):
         days: list[dt.date] = response.meta["days"]
-        try:
-            data = self._answer(response)
-        except ApiError as exc:
-            again = await self._retry_later(response, exc)
-            if again is not None:
-                yield again
-                return
-            self.start_results.setdefault(self.api_url, f"API error {exc}")
-            for item in self._failed_days(days, f"API error {exc}"):
+        data, again, error = await self._read(response)
+        if again is not None:
+            yield again
+            return
+        if error is not None:
+            self.start_results.setdefault(self.api_url, f"API error {error}")
+            for item in self._failed_days(days, f"API error {error}"):
                 yield item
             for request in self._answered(days, {}):
                 yield request
@@ -318,20 +322,19 @@ class PortalSpider(ReadsFrontier, Spider):
         wanted: dict[str, tuple[int, str]] = response.meta["wanted"]
         days = [dt.date.fromisoformat(d) for d in wanted]
         title = response.meta["title"]
+        data, again, error = await self._read(response)
+        if again is not None:
+            yield again
+            return
+        if error is not None:
+            for item in self._failed_days(days, f"API error {error}"):
+                yield item
+            return
         try:
-            data = self._answer(response)
             html = data["parse"]["text"]
             if isinstance(html, dict):  # formatversion=1 shape
                 html = html.get("*", "")
             portal_days = parse_portal(html)
-        except ApiError as exc:
-            again = await self._retry_later(response, exc)
-            if again is not None:
-                yield again
-                return
-            for item in self._failed_days(days, f"API error {exc}"):
-                yield item
-            return
         except (PageError, KeyError, TypeError) as exc:
             for item in self._failed_days(days, f"unreadable portal page {title}: {exc}"):
                 yield item
