@@ -28,7 +28,7 @@ def test_jsonl_has_every_event_with_its_sources_and_related_events(aged_demo):
         "SELECT es.event_id, s.url, s.status, s.archive_url, es.label FROM event_sources es"
         " JOIN sources s ON s.id = es.source_id ORDER BY es.event_id, es.position"
     ):
-        source = next(s for s in by_id[row["event_id"]]["sources"] if s["url"] == row["url"])
+        source = next(s for s in by_id[row["event_id"]]["sources"] if s["canonical_url"] == row["url"])
         assert (source["status"], source["archive_url"], source["label"]) == (
             row["status"],
             row["archive_url"],
