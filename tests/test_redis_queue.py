@@ -10,6 +10,7 @@ reads the rows.
 from __future__ import annotations
 
 import collections
+import json
 import shutil
 import signal
 import subprocess
@@ -26,9 +27,11 @@ NOW = "2026-03-01T12:00:00+00:00"
 HOSTS = 20
 DELAY = 0.3
 HTML = {"Content-Type": "text/html; charset=utf-8"}
+# A lease outlives any stall of a worker's reactor on a loaded CI machine (a lost lease means a
+# shard changes hands mid-round: its tasks then run twice, their rows are still written once).
 SETTINGS = [
     *("-s", f"SOURCE_DELAY={DELAY}", "-s", "DOWNLOAD_TIMEOUT=3", "-s", "RETRY_TIMES=1"),
-    *("-s", "REDIS_SHARDS=8", "-s", "REDIS_LEASE_SECONDS=1.5", "-s", "REDIS_CLAIM_IDLE_SECONDS=1.5"),
+    *("-s", "REDIS_SHARDS=8", "-s", "REDIS_LEASE_SECONDS=4", "-s", "REDIS_CLAIM_IDLE_SECONDS=4"),
 ]
 SOFT = 0  # the host that answers 200 for every path
 
@@ -282,9 +285,9 @@ def test_a_worker_killed_mid_round_leaves_its_checks_to_another(world, mirror, p
     finished(writer)
     assert_exactly_once(world, mirror)
     assert_polite(world)
-    log = Path(survivor.log_path)
     procs.stop()
-    assert '"tasks_taken_over"' in log.read_text()
+    said = json.loads(Path(survivor.log_path).read_text().splitlines()[-1])
+    assert said["tasks_taken_over"] > 0  # the victim's pending checks, claimed with XAUTOCLAIM
 
 
 def test_a_writer_killed_mid_round_is_restarted_and_finishes_it(world, mirror, procs, redis_server):
