@@ -36,7 +36,8 @@ EVENT_COLUMNS = (
 LIST_COLUMNS = ("sources", "related", "contexts")
 
 SOURCES_SQL = """
-SELECT coalesce(s.cited_url, s.url) AS url, s.url AS canonical_url, es.label, s.domain, s.status, s.last_checked_at, s.archive_url, s.archive_timestamp
+SELECT coalesce(s.cited_url, s.url) AS url, s.url AS canonical_url, es.label, s.domain, s.status,
+       s.last_checked_at, s.archive_url, s.archive_timestamp
 FROM event_sources es JOIN sources s ON s.id = es.source_id
 WHERE es.event_id = ? ORDER BY es.position
 """

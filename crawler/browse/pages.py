@@ -27,7 +27,8 @@ SHORT = 60  # characters of a URL a table cell shows
 
 EVENT_SQL = "SELECT * FROM events WHERE id = ?"
 SOURCES_SQL = """
-SELECT es.position, es.label, s.id, coalesce(s.cited_url, s.url) AS url, s.domain, s.status, s.last_checked_at, s.last_outcome,
+SELECT es.position, es.label, s.id, coalesce(s.cited_url, s.url) AS url, s.domain, s.status,
+       s.last_checked_at, s.last_outcome,
        s.dead_since, s.first_failed_at, s.title, s.site_name, s.published, s.final_url,
        s.archive_url, s.archive_timestamp
 FROM event_sources es JOIN sources s ON s.id = es.source_id
