@@ -133,6 +133,8 @@ def test_search_then_one_click_to_the_event_and_its_sources(page, server, aged_d
 
 def test_dead_links_lead_with_the_event_and_facet_by_outlet(page, server, aged_demo, shots):
     page.goto(server.base + "/mirror/dead_sources")
+    # The page is the canned query's answer: say what it shows if it is not the table.
+    assert page.locator("table.dead-links thead th").count() or False, page.locator("body").inner_text()[:500]
     header = [th.inner_text().strip(" ▼▲\xa0") for th in page.locator("table.dead-links thead th").all()]
     assert header[:5] == ["date", "event", "outlet", "status", "archive_url"]
     first = page.locator("table.dead-links tbody tr").first

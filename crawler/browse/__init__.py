@@ -31,6 +31,11 @@ def browse_options() -> list[str]:
         str(HERE / "plugins"),
         "--static",
         f"mirror-browse:{HERE / 'static'}",
+        # Datasette stops a query after 1 s by default; the dead-link list groups every dead
+        # source by outlet and, on a whole-record mirror or a busy machine, needs longer.
+        "--setting",
+        "sql_time_limit_ms",
+        "10000",
     ]
 
 
