@@ -26,7 +26,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass
 
-from pipeline.portal import MONTHS, PORTAL
+from pipeline.portal import MONTHS, PORTAL, page_url
 
 BATCH = 50  # titles per revisions query: the API's limit for clients without the bot right
 RC_BATCH = 500  # changes per recentchanges answer
@@ -77,6 +77,30 @@ def plan(
     if last_sync is not None and now - last_sync < dt.timedelta(days=recent_days) - RC_MARGIN:
         return SyncPlan(_newest_first(days), recent_since=last_sync - RC_MARGIN, reason="recent changes")
     return SyncPlan(_newest_first(days | older), reason="sweep")
+
+
+def window(since: dt.date | None, until: dt.date | None, today: dt.date, days: int) -> list[dt.date]:
+    """The days a run covers, newest first: ``since``..``until``, by default the last ``days``."""
+    last = until or today
+    first = since or last - dt.timedelta(days=days - 1)
+    return [last - dt.timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+def plan_for(frontier, since, until, now: dt.datetime, settings) -> tuple[SyncPlan, set[dt.date]]:
+    """The plan of a run, from what the mirror holds (``frontier``: a
+    :class:`~pipeline.frontier.Frontier`, or None for a mirror not made yet); and the held days."""
+    held = frontier.portal_days() if frontier else set()
+    failed = frontier.failed_portal_days(page_url(PORTAL)) if frontier else set()
+    decided = plan(
+        window(since, until, now.date(), settings.getint("WIKIPEDIA_DAYS")),
+        since is not None or until is not None,
+        held,
+        failed,
+        frontier.last_portal_sync() if frontier else None,
+        now,
+        settings.getint("WIKIPEDIA_RECENT_DAYS"),
+    )
+    return decided, held
 
 
 def _newest_first(days) -> list[dt.date]:

@@ -20,6 +20,8 @@ import datetime as dt
 import json
 import re
 
+from crawler.middlewares import retry_after_seconds
+
 #: HTTP answers that mean "not now": waited out with a growing delay (or Retry-After), never hammered.
 BACK_OFF_STATUSES = [429, 500, 502, 503, 504]
 PASSING_CODES = {"maxlag", "readonly", "ratelimited", "http"}
@@ -65,13 +67,9 @@ def warnings_of(data: dict) -> list[str]:
 
 
 def wait_for(retry_after: bytes | str | None, tries: int, ceiling: float) -> float:
-    """Seconds to wait before try ``tries + 1``: ``Retry-After`` in seconds, else 1, 2, 4, …"""
-    if isinstance(retry_after, bytes):
-        retry_after = retry_after.decode("latin-1")
-    try:
-        wait = float(retry_after) if retry_after else 2.0 ** (tries - 1)
-    except ValueError:  # an HTTP date: MediaWiki sends seconds, a proxy might not
-        wait = 2.0 ** (tries - 1)
+    """Seconds to wait before try ``tries + 1``: ``Retry-After`` (seconds, or an HTTP date still
+    ahead), else 1, 2, 4, … (also for a wait of 0: never ask again at once)."""
+    wait = retry_after_seconds(retry_after) or 2.0 ** (tries - 1)
     return min(wait, ceiling)
 
 

@@ -21,33 +21,15 @@ def portal_plan_summary(settings, since: dt.date | None, until: dt.date | None) 
     from crawler import portal_plan
     from pipeline.clock import Clock
     from pipeline.frontier import Frontier
-    from pipeline.portal import PORTAL, page_url
 
     clock = Clock.from_settings(settings)
-    last = until or clock.now().date()
-    first = since or last - dt.timedelta(days=settings.getint("WIKIPEDIA_DAYS") - 1)
-    window = [last - dt.timedelta(days=n) for n in range((last - first).days + 1)]
-    held: set[dt.date] = set()
-    failed: set[dt.date] = set()
-    last_sync = None
     path = Path(settings.get("MIRROR_DB"))
-    if path.exists():
-        frontier = Frontier.open(str(path), clock)
-        try:
-            held = frontier.portal_days()
-            failed = frontier.failed_portal_days(page_url(PORTAL))
-            last_sync = frontier.last_portal_sync()
-        finally:
+    frontier = Frontier.open(str(path), clock) if path.exists() else None
+    try:
+        plan, held = portal_plan.plan_for(frontier, since, until, clock.now(), settings)
+    finally:
+        if frontier:
             frontier.close()
-    plan = portal_plan.plan(
-        window,
-        since is not None or until is not None,
-        held,
-        failed,
-        last_sync,
-        clock.now(),
-        settings.getint("WIKIPEDIA_RECENT_DAYS"),
-    )
     cost = portal_plan.cost(
         plan.days, held, settings.getint("WIKIPEDIA_MONTHLY_AFTER"), plan.recent_since is not None
     )

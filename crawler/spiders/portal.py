@@ -71,7 +71,7 @@ from crawler.wikiapi import (
 )
 from pipeline.clock import Clock
 from pipeline.parsed import PageError
-from pipeline.portal import PORTAL, PortalSite, day_title, month_title, page_url, parse_portal
+from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_portal
 
 
 class PortalSpider(ReadsFrontier, Spider):
@@ -114,12 +114,6 @@ class PortalSpider(ReadsFrontier, Spider):
 
     def progress(self, stats) -> str:
         return site_progress(stats, "days")
-
-    def window(self) -> list[dt.date]:
-        """The days this run covers, newest first."""
-        until = self.until or Clock.from_settings(self.settings).now().date()
-        since = self.since or until - dt.timedelta(days=self.settings.getint("WIKIPEDIA_DAYS") - 1)
-        return [until - dt.timedelta(days=n) for n in range((until - since).days + 1)]
 
     # -- the API -----------------------------------------------------------
 
@@ -165,20 +159,10 @@ class PortalSpider(ReadsFrontier, Spider):
 
     async def start(self):
         clock = Clock.from_settings(self.settings)
-        backfill = self.since is not None or self.until is not None
-        self.held_days = self.frontier.portal_days()
-        self.plan = portal_plan.plan(
-            self.window(),
-            backfill,
-            held=self.held_days,
-            failed=self.frontier.failed_portal_days(page_url(PORTAL)),
-            last_sync=self.frontier.last_portal_sync(),
-            now=clock.now(),
-            recent_days=self.settings.getint("WIKIPEDIA_RECENT_DAYS"),
+        self.plan, self.held_days = portal_plan.plan_for(
+            self.frontier, self.since, self.until, clock.now(), self.settings
         )
-        self.covers = (
-            "backfill" if backfill else ("all" if self.plan.reason == "window" else self.plan.reason)
-        )
+        self.covers = self.plan.reason  # sync_runs.covers
         if self.plan.recent_since is not None:
             yield self._recent_request(set(self.plan.days), clock.now())
         else:
