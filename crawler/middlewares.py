@@ -163,6 +163,7 @@ class HostBackoffMiddleware:
         self.max_delay = crawler.settings.getfloat("BACKOFF_MAX_DELAY")
         self.base_delay = crawler.settings.getfloat("DOWNLOAD_DELAY")
         self.max_wait = crawler.settings.getfloat("RETRY_AFTER_MAX")
+        self.slot_settings = crawler.settings.getdict("DOWNLOAD_SLOTS")
 
     @classmethod
     def from_crawler(cls, crawler):
@@ -190,9 +191,14 @@ class HostBackoffMiddleware:
             return response
         if status >= 500:
             self._back_off(slot)
-        elif slot is not None and slot.delay > self.base_delay:
-            slot.delay = max(self.base_delay, slot.delay / 2)
+        elif slot is not None and slot.delay > self._base(request):
+            slot.delay = max(self._base(request), slot.delay / 2)
         return response
+
+    def _base(self, request) -> float:
+        """The slot's own delay (DOWNLOAD_SLOTS: the archive's), or DOWNLOAD_DELAY."""
+        own = self.slot_settings.get(request.meta.get("download_slot"), {})
+        return float(own.get("delay", self.base_delay))
 
     def _back_off(self, slot) -> None:
         """Double the host's delay (from DOWNLOAD_DELAY up to BACKOFF_MAX_DELAY); none while it is 0."""

@@ -83,8 +83,9 @@ def _finished_run(crawler) -> dict:
 SPIDERS = {"thecontext": EventSiteSpider, "wikipedia": PortalSpider}
 
 
-def _then_archive(process: AsyncCrawlerProcess, checks, crawlers: list) -> None:
-    """After a check run the pipeline settled, look its failing and dead sources up in the archive.
+def _then_archive(process: AsyncCrawlerProcess, checks, crawlers: list, redis_url: str | None = None) -> None:
+    """After a check run the pipeline settled, look its failing and dead sources up in the archive:
+    a crawl of its own, or, for a Redis round, a writer phase whose lookups the workers answer.
 
     Not after an offline run: the archive is out of reach too, and a failed lookup would put
     the next one off by ARCHIVE_RECHECK_DAYS."""
@@ -94,9 +95,16 @@ def _then_archive(process: AsyncCrawlerProcess, checks, crawlers: list) -> None:
             lookups = frontier.archive_lookups()
         if not lookups:
             return  # nothing to ask: no crawl to start
-        archive = process.create_crawler(ArchiveSpider)
+        if redis_url is None:
+            archive = process.create_crawler(ArchiveSpider)
+            crawlers.append(archive)
+            process.crawl(archive, run_id=run["id"], lookups=lookups)
+            return
+        from crawler.redisqueue.writer import RedisArchiveWriterSpider
+
+        archive = process.create_crawler(RedisArchiveWriterSpider)
         crawlers.append(archive)
-        process.crawl(archive, run_id=run["id"], lookups=lookups)
+        process.crawl(archive, redis_url=redis_url, run_id=run["id"], lookups=lookups)
 
 
 def run_crawl(settings: Settings, site_name: str = "thecontext", **spider_args) -> CrawlResult:
@@ -173,7 +181,7 @@ def end_round(settings: Settings, redis_url: str, run_id: int | None) -> None:
     r = redis.Redis.from_url(redis_url)
     keys = redisq.Keys.from_settings(settings)
     try:
-        groups = [(s, redisq.WORKERS_GROUP) for s in keys.all_checks()]
+        groups = [(s, redisq.WORKERS_GROUP) for s in [*keys.all_checks(), keys.archive]]
         groups.append((keys.results, redisq.WRITER_GROUP))
         pipe = r.pipeline(transaction=False)
         for stream, group in groups:
@@ -182,6 +190,7 @@ def end_round(settings: Settings, redis_url: str, run_id: int | None) -> None:
         pipe.delete(keys.round)
         if run_id is not None:
             pipe.delete(keys.queued(run_id), keys.enqueued(run_id))
+            pipe.delete(keys.archive_queued(run_id), keys.archive_enqueued(run_id))
         pipe.execute(raise_on_error=False)
     finally:
         r.close()
@@ -189,7 +198,8 @@ def end_round(settings: Settings, redis_url: str, run_id: int | None) -> None:
 
 def check_sources_redis(settings: Settings, redis_url: str, **spider_args) -> CrawlResult:
     """Check a round on the Redis queue (``check-links --redis``): this process is its one writer;
-    workers (``worker --redis``) check.  Then settle and ask the archive, as :func:`check_sources`."""
+    workers (``worker --redis``) check.  Then settle, and put the archive lookups on their own
+    stream for the workers to answer (the rows stored as :func:`check_sources` stores them)."""
     from crawler.redisqueue.writer import RedisWriterSpider
 
     run_id = begin_round(settings, redis_url)
@@ -197,7 +207,7 @@ def check_sources_redis(settings: Settings, redis_url: str, **spider_args) -> Cr
     checks = process.create_crawler(RedisWriterSpider)
     phases = [checks]
     process.crawl(checks, redis_url=redis_url, run_id=run_id, **spider_args).add_done_callback(
-        lambda _task: _then_archive(process, checks, phases)
+        lambda _task: _then_archive(process, checks, phases, redis_url)
     )
     process.start()
     last = _last_closed(phases)

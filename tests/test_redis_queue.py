@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from conftest import SiteServer, crawler_in, read_count
@@ -26,11 +27,13 @@ pytestmark = pytest.mark.xdist_group("redis-world")
 NOW = "2026-03-01T12:00:00+00:00"
 HOSTS = 20
 DELAY = 0.3
+ARCHIVE_DELAY = 0.1  # the archive's own budget, not SOURCE_DELAY
 HTML = {"Content-Type": "text/html; charset=utf-8"}
 # A lease outlives any stall of a worker's reactor on a loaded CI machine (a lost lease means a
 # shard changes hands mid-round: its tasks then run twice, their rows are still written once).
 SETTINGS = [
     *("-s", f"SOURCE_DELAY={DELAY}", "-s", "DOWNLOAD_TIMEOUT=3", "-s", "RETRY_TIMES=1"),
+    *("-s", f"ARCHIVE_DELAY={ARCHIVE_DELAY}"),
     *("-s", "REDIS_SHARDS=8", "-s", "REDIS_LEASE_SECONDS=4", "-s", "REDIS_CLAIM_IDLE_SECONDS=4"),
 ]
 SOFT = 0  # the host that answers 200 for every path
@@ -52,7 +55,7 @@ class RedisWorld:
             host.seen = []  # (path, User-Agent, when)
             host.answer_request = self._noting(host)
         self.archive = SiteServer(folder, host="127.0.0.9")
-        self.archive.answer = lambda path: (200, {"Content-Type": "application/json"}, b"{}")
+        self.archive.answer = self._archive_answer
         self.sources = []
         for i, host in enumerate(self.hosts):
             r = host.routes
@@ -80,6 +83,17 @@ class RedisWorld:
         self.site = SiteServer(root, host="127.0.0.1")
 
     @staticmethod
+    def _archive_answer(path: str) -> tuple[int, dict, bytes]:
+        """A capture of every missing page (b.html), nothing for the others, an error for one host."""
+        query = parse_qs(urlsplit(path).query)
+        url, when = query["url"][0], query["timestamp"][0]
+        if url.endswith("/news/1/b.html"):
+            return 500, {}, b"busy"
+        closest = {"available": True, "url": f"http://web.archive.invalid/{when}/{url}", "timestamp": when}
+        answer = {"archived_snapshots": {"closest": closest} if url.endswith("/b.html") else {}}
+        return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
+
+    @staticmethod
     def _noting(host):
         def answer_request(path, headers):
             host.seen.append((path, headers.get("User-Agent", ""), time.monotonic()))
@@ -97,6 +111,9 @@ class RedisWorld:
         ]
 
     def forget_requests(self) -> None:
+        self.archive.requests.clear()
+        self.archive.times.clear()
+        self.archive.user_agents.clear()
         for host in self.hosts:
             host.requests.clear()
             host.times.clear()
@@ -213,6 +230,7 @@ def outcome_of(db: Path) -> dict:
             "SELECT s.url, c.outcome, c.http_status, c.final_url, c.redirects, c.content_type, c.size,"
             " c.error, c.note, c.checked_at, s.status, s.strikes, s.next_check_at, s.title, s.description,"
             " s.published, s.site_name, s.content_hash, s.first_ok_at, s.archive_checked_at,"
+            " s.archive_url, s.archive_timestamp,"
             " (SELECT group_concat(t.text, '|') FROM source_texts t WHERE t.source_id = s.id) AS texts"
             " FROM sources s JOIN link_checks c ON c.source_id = s.id ORDER BY s.url"
         )
@@ -256,8 +274,11 @@ def test_three_workers_check_each_source_once_politely_as_one_process_would(
         for page in "abcd":
             assert asked[f"/news/{i}/{page}.html"] == 1, (host.origin, asked)
     assert_polite(world)
+    # The archive lookups went on their own stream: the workers asked the archive, not the writer.
+    assert world.archive.requests and all(ua.startswith("test-worker") for ua in world.archive.user_agents)
     owners = redis_server.client()
     assert not owners.exists("mirror:round")  # the round is over: Redis holds nothing of it
+    assert not owners.xlen("mirror:archive")
 
     # The same world checked by one process: the same verdicts, liveness and kept texts.
     world.forget_requests()
@@ -274,6 +295,12 @@ def test_three_workers_check_each_source_once_politely_as_one_process_would(
     outcomes = collections.Counter(row["outcome"] for row in queued.values())
     assert outcomes["ok"] > 0 and outcomes["soft404"] == 4 and outcomes["gone"] > 0
     assert any(row["texts"] for row in queued.values())  # the workers' extraction was kept
+    # The lookups' rows too: captures of the missing pages, an empty answer dated, a failed one.
+    assert sum(1 for row in queued.values() if row["archive_url"]) == HOSTS - 1
+    asked = [row for row in queued.values() if row["archive_checked_at"]]
+    assert len(asked) > HOSTS and not any(
+        row["archive_url"] for row in queued.values() if not row["archive_checked_at"]
+    )
 
 
 def test_a_worker_killed_mid_round_leaves_its_checks_to_another(world, mirror, procs, redis_server):

@@ -9,13 +9,22 @@ data and key names, shared by both sides:
 * ``{prefix}:checks:{k}``: the check stream of shard ``k`` (consumer group ``workers``).
   Its entries are probes (a host's random-sibling probe) and checks (one source), each
   tagged with the round (the ``sync_runs`` row) it belongs to;
-* ``{prefix}:results``: what the workers found (consumer group ``writer``);
+* ``{prefix}:archive``: the round's archive lookups (consumer group ``workers``), put there
+  once the round is settled; one worker at a time reads it (``{prefix}:lease:archive``), with
+  the archive's own politeness (``ARCHIVE_DELAY``, ``ARCHIVE_CONCURRENCY``) and its own
+  in-flight budget, apart from the checks';
+* ``{prefix}:results``: what the workers found, checks and lookups (consumer group ``writer``);
+* ``{prefix}:dead``: the dead-letter stream: tasks handed out ``REDIS_MAX_DELIVERIES`` times
+  without a result (every worker that took one died or stalled), kept for a person to read;
+  the writer is told through the results stream and stores each as a check that could not
+  be made (never a dead link);
 * ``{prefix}:lease:{k}``: the worker that reads shard ``k`` now (``SET NX PX``, renewed
   while it lives): one reader per shard, so that one process sends every request to a
   host and Scrapy's per-host delay, concurrency and ``Retry-After`` hold across workers;
 * ``{prefix}:worker:{name}``: a live worker's heartbeat (workers share the shards by it);
 * ``{prefix}:round``: the round being checked; ``{prefix}:queued:{round}``: the sources
-  put on the streams for it, ``{prefix}:enqueued:{round}``: set once all were.  Redis
+  put on the streams for it, ``{prefix}:enqueued:{round}``: set once all were (and
+  ``archive-queued``, ``archive-enqueued``: the same for its lookups).  Redis
   restarted without persistence loses all of these: the writer notices the missing
   round key and puts what is still due (read from ``mirror.db``) on the streams again.
 
@@ -31,7 +40,7 @@ import json
 import zlib
 from urllib.parse import urlsplit
 
-from crawler.items import CheckItem, ProbeItem
+from crawler.items import ArchiveItem, CheckItem, ProbeItem
 from pipeline.extract import Extracted
 
 WORKERS_GROUP = "workers"
@@ -78,7 +87,15 @@ class Keys:
     def results(self) -> str:
         return f"{self.prefix}:results"
 
-    def lease(self, shard: int) -> str:
+    @property
+    def archive(self) -> str:
+        return f"{self.prefix}:archive"
+
+    @property
+    def dead(self) -> str:
+        return f"{self.prefix}:dead"
+
+    def lease(self, shard: int | str) -> str:
         return f"{self.prefix}:lease:{shard}"
 
     def worker(self, name: str) -> str:
@@ -98,6 +115,12 @@ class Keys:
     def enqueued(self, round_id: int) -> str:
         return f"{self.prefix}:enqueued:{round_id}"
 
+    def archive_queued(self, round_id: int) -> str:
+        return f"{self.prefix}:archive-queued:{round_id}"
+
+    def archive_enqueued(self, round_id: int) -> str:
+        return f"{self.prefix}:archive-enqueued:{round_id}"
+
 
 # -- tasks: writer → workers ------------------------------------------------------
 
@@ -108,6 +131,10 @@ def check_task(round_id: int, source_id: int, url: str) -> dict:
 
 def probe_task(round_id: int, host: str, sample_url: str) -> dict:
     return {"kind": "probe", "round": round_id, "host": host, "url": sample_url}
+
+
+def archive_task(round_id: int, source_id: int, url: str, timestamp: str) -> dict:
+    return {"kind": "archive", "round": round_id, "source_id": source_id, "url": url, "timestamp": timestamp}
 
 
 def read_task(fields: dict) -> dict:
@@ -121,13 +148,18 @@ def read_task(fields: dict) -> dict:
 # -- results: workers → writer -----------------------------------------------------
 
 
+KIND_OF = {CheckItem: "check", ProbeItem: "probe", ArchiveItem: "archive"}
+ITEM_OF = {kind.encode(): cls for cls, kind in KIND_OF.items()}
+
+
 def result_fields(round_id: int, item, extracted: Extracted | None = None) -> dict:
-    """A CheckItem or ProbeItem as stream fields; the body compressed, the extraction alongside."""
+    """A CheckItem, ProbeItem or ArchiveItem as stream fields; the body compressed, the extraction
+    alongside."""
     facts = dataclasses.asdict(item)
     body = facts.pop("body")
     facts.pop("extracted", None)
     fields = {
-        "kind": "check" if isinstance(item, CheckItem) else "probe",
+        "kind": KIND_OF[type(item)],
         "round": round_id,
         "facts": json.dumps(facts),
     }
@@ -138,13 +170,10 @@ def result_fields(round_id: int, item, extracted: Extracted | None = None) -> di
     return fields
 
 
-def read_result(fields: dict) -> tuple[int, CheckItem | ProbeItem]:
+def read_result(fields: dict) -> tuple[int, CheckItem | ProbeItem | ArchiveItem]:
     facts = json.loads(fields[b"facts"])
     body = zlib.decompress(fields[b"body"]) if b"body" in fields else None
-    if fields[b"kind"] == b"check":
-        item = CheckItem(**facts, body=body)
-        if b"extracted" in fields:
-            item.extracted = Extracted(**json.loads(fields[b"extracted"]))
-    else:
-        item = ProbeItem(**facts, body=body)
+    item = ITEM_OF[fields[b"kind"]](**facts, body=body)
+    if b"extracted" in fields:
+        item.extracted = Extracted(**json.loads(fields[b"extracted"]))
     return int(fields[b"round"]), item

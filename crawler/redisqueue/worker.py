@@ -9,6 +9,12 @@ worker left pending with ``XAUTOCLAIM``, and yields the requests.  Its pipeline
 the facts to the results stream, acknowledging the task in the same transaction.  The
 worker holds no database: the writer (``check-links --redis``) judges, stores and settles.
 
+Archive lookups have a stream of their own (``{prefix}:archive``), read by one worker at a
+time (a lease, as a shard's) with a budget of their own: at most ``REDIS_BATCH`` in flight,
+apart from the checks' ``REDIS_MAX_INFLIGHT``, and the archive host's own delay and
+concurrency (:func:`crawler.spiders.archive.polite_to_archive`).  They are asked and answered
+by the ArchiveSpider's code (:func:`crawler.spiders.archive.lookup_request`).
+
 Shards are shared by the live workers: each holds at most ``ceil(shards / workers)``; one
 holding more stops reading the extra ones and gives them up once their checks are done.
 A worker that dies stops renewing its leases; after ``REDIS_LEASE_SECONDS`` another takes
@@ -30,7 +36,8 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError, ResponseError
 
 from crawler import redisqueue as redisq
-from crawler.items import CheckItem, ProbeItem
+from crawler.items import ArchiveItem, CheckItem, ProbeItem
+from crawler.spiders.archive import answered, archive_host, lookup_request, not_answered, polite_to_archive
 from crawler.spiders.sources import SourceCheckSpider
 from pipeline.extract import extract, is_html
 from pipeline.urls import canonical_url
@@ -58,6 +65,9 @@ class RedisWorkerSpider(SourceCheckSpider):
         self.probing: set[str] = set()
         self.task_of_source: dict[int, deque[Task]] = defaultdict(deque)
         self.task_of_host: dict[str, deque[Task]] = defaultdict(deque)
+        self.task_of_lookup: dict[int, deque[Task]] = defaultdict(deque)
+        self.archive_held = False
+        self.allowed_private_hosts: set[str] = set()
         self.inflight_ids: set[tuple[str, bytes]] = set()  # entry ids are per stream
         self.inflight_by_stream: dict[str, int] = defaultdict(int)
         self.owned: set[int] = set()
@@ -70,6 +80,15 @@ class RedisWorkerSpider(SourceCheckSpider):
         super().update_settings(settings)
         pipelines = {"crawler.redisqueue.worker.ResultPipeline": 400}
         settings.set("ITEM_PIPELINES", pipelines, priority="spider")
+        polite_to_archive(settings)
+
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        wayback = archive_host(crawler.settings)
+        if wayback:  # as the ArchiveSpider: the archive's host is the user's choice
+            spider.allowed_private_hosts.add(wayback)
+        return spider
 
     def progress(self, stats) -> str:
         return f"checks pushed {stats.get_value('mirror/results_pushed', 0)}, shards held {len(self.owned)}"
@@ -78,7 +97,8 @@ class RedisWorkerSpider(SourceCheckSpider):
 
     @property
     def inflight(self) -> int:
-        return len(self.inflight_ids)
+        """Checks and probes in flight (archive lookups have their own budget)."""
+        return len(self.inflight_ids) - self.inflight_by_stream[self.keys.archive]
 
     async def start(self):
         settings = self.settings
@@ -100,6 +120,7 @@ class RedisWorkerSpider(SourceCheckSpider):
                 if self.inflight < most:
                     tasks = await self._claim(most - self.inflight)
                     tasks += await self._read(min(batch, most - self.inflight - len(tasks)))
+                tasks += await self._archive_tasks(batch - self.inflight_by_stream[self.keys.archive])
             except (RedisError, OSError) as exc:
                 self.logger.warning("redis: %s; trying again", exc)
                 await asyncio.sleep(0.5)
@@ -107,7 +128,7 @@ class RedisWorkerSpider(SourceCheckSpider):
             for task, fields in tasks:
                 for request in self._accept(task, fields):
                     yield request
-            if tasks or self.inflight or not idle_since:
+            if tasks or self.inflight_ids or not idle_since:
                 idle_since = time.monotonic()
             elif self.idle_exit and time.monotonic() - idle_since > self.idle_exit:
                 await self._give_up_all()
@@ -135,6 +156,7 @@ class RedisWorkerSpider(SourceCheckSpider):
                 await r.eval(redisq.RELEASE, 1, keys.lease(shard), self.worker_name)
                 self.owned.discard(shard)
                 self.draining.discard(shard)
+        await self._archive_lease()
         if len(self.owned) < share:
             free = [s for s in range(keys.shards) if s not in self.owned]
             free.sort(key=lambda s: redisq.shard_of(f"{self.worker_name}/{s}", 1 << 30))  # spread the picks
@@ -149,6 +171,41 @@ class RedisWorkerSpider(SourceCheckSpider):
                     self.ready_at[shard] = time.monotonic() + self.settings.getfloat("SOURCE_DELAY")
                     self.claim_cursor[keys.checks(shard)] = b"0-0"
 
+    async def _archive_lease(self) -> None:
+        """The archive stream has one reader at a time too: the archive host's budget is one process's."""
+        r, lease = self.redis, self.keys.lease("archive")
+        if self.archive_held:
+            if not await r.eval(redisq.RENEW, 1, lease, self.worker_name, self.lease_ms):
+                self.logger.warning("lost the lease of the archive stream")
+                self.archive_held = False
+        elif await r.set(lease, self.worker_name, nx=True, px=self.lease_ms):
+            await self._group(self.keys.archive)
+            self.archive_held = True
+            slot = self.settings.getdict("DOWNLOAD_SLOTS").get(archive_host(self.settings) or "", {})
+            self.archive_ready_at = time.monotonic() + float(slot.get("delay", 0))
+            self.claim_cursor[self.keys.archive] = b"0-0"
+
+    async def _archive_tasks(self, count: int) -> list:
+        """Lookups a dead reader left pending, then new ones, up to the archive's own budget."""
+        stream = self.keys.archive
+        if not self.archive_held or count <= 0 or time.monotonic() < self.archive_ready_at:
+            return []
+        found = await self._claim_from([stream], count)
+        try:
+            answer = await self.redis.xreadgroup(
+                redisq.WORKERS_GROUP, self.worker_name, {stream: ">"}, count=count - len(found)
+            )
+        except ResponseError as exc:
+            if "NOGROUP" not in str(exc):
+                raise
+            await self._group(stream)
+            return found
+        return found + [
+            (Task(stream, entry_id, 0), fields)
+            for _s, entries in answer or []
+            for entry_id, fields in entries
+        ]
+
     async def _group(self, stream: str) -> None:
         try:
             await self.redis.xgroup_create(stream, redisq.WORKERS_GROUP, id="0", mkstream=True)
@@ -158,9 +215,11 @@ class RedisWorkerSpider(SourceCheckSpider):
 
     async def _claim(self, most: int) -> list:
         """Tasks a dead worker left pending on our shards (ours, already in flight, are skipped)."""
+        return await self._claim_from([self.keys.checks(shard) for shard in self._readable()], most)
+
+    async def _claim_from(self, streams: list[str], most: int) -> list:
         found = []
-        for shard in self._readable():
-            stream = self.keys.checks(shard)
+        for stream in streams:
             try:
                 cursor, claimed, _deleted = await self.redis.xautoclaim(
                     stream, redisq.WORKERS_GROUP, self.worker_name, self.claim_idle_ms,
@@ -210,6 +269,9 @@ class RedisWorkerSpider(SourceCheckSpider):
         for shard in sorted(self.owned):
             await self.redis.eval(redisq.RELEASE, 1, self.keys.lease(shard), self.worker_name)
         self.owned.clear()
+        if self.archive_held:
+            await self.redis.eval(redisq.RELEASE, 1, self.keys.lease("archive"), self.worker_name)
+            self.archive_held = False
         await self.redis.delete(self.keys.worker(self.worker_name))
 
     def _accept(self, task: Task, fields: dict):
@@ -218,6 +280,13 @@ class RedisWorkerSpider(SourceCheckSpider):
         task = Task(task.stream, task.id, data["round"])
         self.inflight_ids.add((task.stream, task.id))
         self.inflight_by_stream[task.stream] += 1
+        if data["kind"] == "archive":
+            self.task_of_lookup[data["source_id"]].append(task)
+            api = self.settings.get("WAYBACK_API_URL")
+            yield lookup_request(
+                api, data["source_id"], data["url"], data["timestamp"], self.archived, self.archive_failed
+            )
+            return
         if data["kind"] == "probe":
             self.probing.add(data["host"])
             self.task_of_host[data["host"]].append(task)
@@ -234,10 +303,20 @@ class RedisWorkerSpider(SourceCheckSpider):
         self.probing.discard(host)
         yield from super()._release(host)
 
+    def archived(self, response):
+        yield answered(response)
+
+    def archive_failed(self, failure):
+        yield not_answered(failure)
+
     def task_of(self, item) -> Task | None:
         """The task an item answers (the pipeline pushes it with the task's round and acks it)."""
-        tasks = self.task_of_source if isinstance(item, CheckItem) else self.task_of_host
-        key = item.source_id if isinstance(item, CheckItem) else item.host
+        if isinstance(item, ArchiveItem):
+            tasks, key = self.task_of_lookup, item.source_id
+        elif isinstance(item, CheckItem):
+            tasks, key = self.task_of_source, item.source_id
+        else:
+            tasks, key = self.task_of_host, item.host
         queue = tasks.get(key)
         if not queue:
             return None

@@ -26,41 +26,30 @@ from redis.exceptions import RedisError, ResponseError
 from scrapy import Spider
 
 from crawler import redisqueue as redisq
-from crawler.items import CheckItem
-from crawler.spiders.sources import polite_per_host
+from crawler.items import ArchiveItem, CheckItem, ProbeItem
+from crawler.spiders.sources import demo_plays
+from pipeline.archive import ArchivePipeline
 from pipeline.checks import SourceCheckPipeline
 from pipeline.schema import open_read_only
 from pipeline.source_frontier import SourceFrontier
 
 
-class RedisWriterSpider(Spider):
-    name = "redis-writer"
+class ResultsReader(Spider):
+    """A writer's phase: put tasks on a stream, then store the results until none is missing.
 
-    def __init__(self, redis_url=None, run_id=None, check_all=False, limit=0, only_unchecked=False, **kw):
+    :class:`RedisWriterSpider` (the checks) and :class:`RedisArchiveWriterSpider` (the archive
+    lookups, once the round is settled) differ in what they queue (``_begin``), what they
+    store (``stores``) and how they read from ``mirror.db`` what is still missing (``_missing``).
+    """
+
+    stores: tuple[type, ...] = ()
+
+    def __init__(self, redis_url=None, run_id=None, **kw):
         super().__init__(**kw)
         self.redis_url = redis_url
         self.run_id = int(run_id)
-        self.check_all = bool(check_all)
-        self.only_unchecked = bool(only_unchecked)
-        self.limit = int(limit or 0)
         self.ack_ids: list[bytes] = []
         self.result_of: dict[int, bytes] = {}  # id(item) -> its result's entry id
-
-    @classmethod
-    def update_settings(cls, settings):
-        super().update_settings(settings)
-        settings.set(
-            "ITEM_PIPELINES",
-            {
-                "crawler.redisqueue.writer.RedisWriterPipeline": 400,
-                "crawler.redisqueue.writer.AckPipeline": 500,
-            },
-            priority="spider",
-        )
-        polite_per_host(settings)  # sends nothing itself; the archive crawl after it reads these
-
-    def progress(self, stats) -> str:
-        return f"sources checked {stats.get_value('mirror/sources_checked', 0)} (round {self.run_id})"
 
     async def start(self):
         self.keys = redisq.Keys.from_settings(self.settings)
@@ -73,8 +62,7 @@ class RedisWriterSpider(Spider):
         begun = False
         while True:
             try:
-                held = await self.redis.get(self.keys.round) == str(self.run_id).encode()
-                if not begun or not held or not await self.redis.exists(self.keys.enqueued(self.run_id)):
+                if not begun or not await self._held():
                     if begun:
                         self.logger.warning("redis lost round %d (restarted?): queueing again", self.run_id)
                     expected |= await self._begin()
@@ -107,8 +95,9 @@ class RedisWriterSpider(Spider):
                     self.ack_ids.append(entry_id)
                     continue
                 round_id, item = redisq.read_result(fields)
-                if round_id != self.run_id:
-                    self.ack_ids.append(entry_id)  # another round's (an old writer's): not ours to store
+                if round_id != self.run_id or not isinstance(item, self.stores):
+                    # Another round's (an old writer's), or a late copy of a phase that ended: not ours.
+                    self.ack_ids.append(entry_id)
                     continue
                 self.result_of[id(item)] = entry_id
                 yield item
@@ -116,34 +105,71 @@ class RedisWriterSpider(Spider):
                 continue
             if not entries or time.monotonic() - checked_at > 2:
                 checked_at = time.monotonic()
-                missing = expected - self._stored()
-                if not missing:
-                    self.logger.info("round %d: all %d sources checked", self.run_id, len(expected))
+                if not self._missing(expected):
+                    self.logger.info("round %d: all %d %s stored", self.run_id, len(expected), self.what)
                     await self._ack()
                     return
 
-    async def _results_group(self) -> None:
+    async def _group(self, stream: str, group: str) -> None:
         try:
-            await self.redis.xgroup_create(self.keys.results, redisq.WRITER_GROUP, id="0", mkstream=True)
+            await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+
+    async def _results_group(self) -> None:
+        await self._group(self.keys.results, redisq.WRITER_GROUP)
+
+    async def _ack(self) -> None:
+        if self.ack_ids:
+            ids, self.ack_ids = self.ack_ids, []
+            await self.redis.xack(self.keys.results, redisq.WRITER_GROUP, *ids)
+
+
+class RedisWriterSpider(ResultsReader):
+    name = "redis-writer"
+    stores = (CheckItem, ProbeItem)
+    what = "sources checked"
+
+    def __init__(self, redis_url=None, run_id=None, check_all=False, limit=0, only_unchecked=False, **kw):
+        super().__init__(redis_url, run_id, **kw)
+        self.check_all = bool(check_all)
+        self.only_unchecked = bool(only_unchecked)
+        self.limit = int(limit or 0)
+
+    @classmethod
+    def update_settings(cls, settings):
+        super().update_settings(settings)
+        settings.set(
+            "ITEM_PIPELINES",
+            {
+                "crawler.redisqueue.writer.RedisWriterPipeline": 400,
+                "crawler.redisqueue.writer.AckPipeline": 500,
+            },
+            priority="spider",
+        )
+
+    def progress(self, stats) -> str:
+        return f"sources checked {stats.get_value('mirror/sources_checked', 0)} (round {self.run_id})"
+
+    async def _held(self) -> bool:
+        held = await self.redis.get(self.keys.round) == str(self.run_id).encode()
+        return held and bool(await self.redis.exists(self.keys.enqueued(self.run_id)))
 
     async def _begin(self) -> set[int]:
         """Make sure the round is on the streams; the sources it expects a check row for."""
         await self._results_group()
         for stream in self.keys.all_checks():
-            try:
-                await self.redis.xgroup_create(stream, redisq.WORKERS_GROUP, id="0", mkstream=True)
-            except ResponseError as exc:
-                if "BUSYGROUP" not in str(exc):
-                    raise
+            await self._group(stream, redisq.WORKERS_GROUP)
         added = await enqueue_due(self, self.redis, self.keys)
         await self.redis.set(self.keys.round, self.run_id)
         await self.redis.set(self.keys.enqueued(self.run_id), 1)
         if added:
             self.logger.info("round %d: %d tasks put on the streams", self.run_id, added)
         return {int(s) for s in await self.redis.smembers(self.keys.queued(self.run_id))}
+
+    def _missing(self, expected: set[int]) -> set[int]:
+        return expected - self._stored()
 
     def _stored(self) -> set[int]:
         conn = open_read_only(self.db_path)
@@ -153,10 +179,75 @@ class RedisWriterSpider(Spider):
         finally:
             conn.close()
 
-    async def _ack(self) -> None:
-        if self.ack_ids:
-            ids, self.ack_ids = self.ack_ids, []
-            await self.redis.xack(self.keys.results, redisq.WRITER_GROUP, *ids)
+
+class RedisArchiveWriterSpider(ResultsReader):
+    """The settled round's archive lookups: on ``{prefix}:archive``, answered by the workers.
+
+    What a lookup stores is :class:`pipeline.archive.ArchivePipeline`'s, as in one process; a
+    lookup is missing while its source is still due one, as read from ``mirror.db``
+    (:meth:`SourceFrontier.archive_lookups`): a stored answer, empty or failed included, dates
+    ``archive_checked_at`` and takes the source off that list.
+    """
+
+    name = "redis-archive-writer"
+    stores = (ArchiveItem,)
+    what = "archive lookups"
+
+    def __init__(self, redis_url=None, run_id=None, lookups=None, **kw):
+        super().__init__(redis_url, run_id, **kw)
+        self.lookups = lookups
+
+    @classmethod
+    def update_settings(cls, settings):
+        super().update_settings(settings)
+        settings.set(
+            "ITEM_PIPELINES",
+            {
+                "crawler.redisqueue.writer.RedisArchivePipeline": 400,
+                "crawler.redisqueue.writer.AckPipeline": 500,
+            },
+            priority="spider",
+        )
+
+    def progress(self, stats) -> str:
+        return f"archive lookups {stats.get_value('mirror/archive_answers', 0)} (round {self.run_id})"
+
+    async def _held(self) -> bool:
+        held = await self.redis.get(self.keys.round) == str(self.run_id).encode()
+        return held and bool(await self.redis.exists(self.keys.archive_enqueued(self.run_id)))
+
+    def _due(self):
+        lookups = self.lookups
+        self.lookups = None  # the runner's list, read before this phase: only the first time
+        if lookups is None:
+            with SourceFrontier.from_settings(self.settings) as frontier:
+                lookups = frontier.archive_lookups()
+        keep = demo_plays(self.settings)
+        return [lookup for lookup in lookups if keep is None or keep(lookup.url)]
+
+    async def _begin(self) -> set[int]:
+        await self._results_group()
+        await self._group(self.keys.archive, redisq.WORKERS_GROUP)
+        keys, round_id = self.keys, self.run_id
+        queued = {int(s) for s in await self.redis.smembers(keys.archive_queued(round_id))}
+        todo = [lookup for lookup in self._due() if lookup.source_id not in queued]
+        for start in range(0, len(todo), 500):
+            pipe = self.redis.pipeline(transaction=True)
+            for lookup in todo[start : start + 500]:
+                task = redisq.archive_task(round_id, lookup.source_id, lookup.url, lookup.timestamp)
+                pipe.xadd(keys.archive, task)
+                pipe.sadd(keys.archive_queued(round_id), lookup.source_id)
+            await pipe.execute()
+        await self.redis.set(keys.round, round_id)
+        await self.redis.set(keys.archive_enqueued(round_id), 1)
+        if todo:
+            self.logger.info("round %d: %d archive lookups put on their stream", round_id, len(todo))
+        return {int(s) for s in await self.redis.smembers(keys.archive_queued(round_id))}
+
+    def _missing(self, expected: set[int]) -> set[int]:
+        with SourceFrontier.from_settings(self.settings) as frontier:
+            due = {lookup.source_id for lookup in frontier.archive_lookups()}
+        return expected & due
 
 
 async def enqueue_due(spider, redis, keys) -> int:
@@ -214,6 +305,29 @@ class RedisWriterPipeline(SourceCheckPipeline):
         count = self.db.execute("SELECT count(*) FROM link_checks WHERE sync_run = ?", [self.run_id])
         self.crawler.stats.set_value("mirror/sources_checked", count.fetchone()[0])
         super().spider_closed(spider, reason)
+
+
+class RedisArchivePipeline(ArchivePipeline):
+    """The one-process archive pipeline, idempotent: an answer stored once per source and phase.
+
+    A source whose answer this phase already stored (its ``archive_checked_at`` at or after the
+    phase began: before it, the source was due a lookup, so it was older) is skipped: a lookup
+    answered twice (taken over from a worker that had in fact pushed it) is stored once.
+    """
+
+    def __init__(self, crawler):
+        super().__init__(crawler)
+        self.began = self.clock.iso()
+
+    def process_item(self, item):
+        if isinstance(item, ArchiveItem):
+            stored = self.db.execute(
+                "SELECT 1 FROM sources WHERE id = ? AND archive_checked_at >= ?", [item.source_id, self.began]
+            ).fetchone()
+            if stored:
+                self.crawler.stats.inc_value("mirror/duplicate_results")
+                return item
+        return super().process_item(item)
 
 
 class AckPipeline:
