@@ -111,10 +111,6 @@ ARCHIVE_RECHECK_DAYS = 7
 #: alone (unset: SOURCE_DELAY and SOURCE_CONCURRENCY_PER_HOST).
 ARCHIVE_DELAY = None
 ARCHIVE_CONCURRENCY = None
-#: The archive's own budget: seconds between two lookups and lookups in flight, on its host
-#: alone (unset: SOURCE_DELAY and SOURCE_CONCURRENCY_PER_HOST).
-ARCHIVE_DELAY = None
-ARCHIVE_CONCURRENCY = None
 
 # -- source checking on Redis (check-links --redis, worker --redis; crawler.redisqueue) -
 
