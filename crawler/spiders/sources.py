@@ -14,7 +14,9 @@ starts after this one.
 
 Politeness is per host (:func:`polite_per_host`, shared with the archive
 lookups): ``SOURCE_CONCURRENCY_PER_HOST`` requests in flight, ``SOURCE_DELAY``
-seconds apart, ``Retry-After`` honoured and back-off on 429 and 5xx
+seconds apart as the host sees them (from the end of one answer to the next
+request: :class:`crawler.middlewares.HostSpacingMiddleware`), ``Retry-After``
+honoured and back-off on 429 and 5xx
 (:class:`crawler.middlewares.HostBackoffMiddleware`).  Only transient failures
 are retried within a run.
 
@@ -60,6 +62,8 @@ def polite_per_host(settings, priority="spider") -> None:
     settings.set("RETRY_HTTP_CODES", [500, 502, 503, 504, 522, 524, 408], priority=priority)
     middlewares = dict(settings.getdict("DOWNLOADER_MIDDLEWARES"))
     middlewares.setdefault("crawler.middlewares.HostBackoffMiddleware", 560)
+    # The delay counted from a host's last answer, not from the last send (the host sees it so).
+    middlewares.setdefault("crawler.middlewares.HostSpacingMiddleware", 990)
     settings.set("DOWNLOADER_MIDDLEWARES", middlewares, priority=priority)
 
 
