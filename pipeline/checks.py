@@ -58,7 +58,6 @@ class SourceCheckPipeline:
         self.reopened: tuple[str, str] | None = None
         self.settle_batch = settings.getint("SETTLE_BATCH", 5000)
         self.probes = HostProbes(self.db, self.clock)
-        self.retry_after: dict[int, dt.timedelta] = {}
         self.started = time.monotonic()
         crawler.signals.connect(self.spider_closed, signal=signals.spider_closed)
 
@@ -87,8 +86,6 @@ class SourceCheckPipeline:
     def _check(self, item: CheckItem) -> None:
         now = self.clock.iso()
         verdict = judge(item, self.probes, self.soft404_similarity)
-        if verdict.retry_after:
-            self.retry_after[item.source_id] = verdict.retry_after
         self.crawler.stats.inc_value("mirror/sources_checked")
         with self.db.atomic():
             self.db["link_checks"].insert(
@@ -106,6 +103,8 @@ class SourceCheckPipeline:
                     "elapsed_ms": item.elapsed_ms,
                     "outcome": verdict.outcome,
                     "note": verdict.note,
+                    # Stored, not kept in memory: a resumed round (a Redis writer restarted) settles it.
+                    "retry_after_s": verdict.retry_after.total_seconds() if verdict.retry_after else None,
                 }
             )
             self.db.execute(
@@ -125,7 +124,6 @@ class SourceCheckPipeline:
                     self.run_id,
                     self.clock.now(),
                     self.rules,
-                    self.retry_after,
                     batch=self.settle_batch,
                     stop=asked_to_stop,
                 )

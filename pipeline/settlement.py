@@ -21,10 +21,11 @@ from pipeline.source_texts import take_back
 LIVENESS_COLUMNS = ("status", "strikes", "last_strike_at", "dead_since", "next_check_at", "first_failed_at")
 
 
-def settle_run(
-    db, run_id: int, now: dt.datetime, rules: Rules, retry_after=None, batch: int = 5000, stop=None
-) -> Settlement:
+def settle_run(db, run_id: int, now: dt.datetime, rules: Rules, batch: int = 5000, stop=None) -> Settlement:
     """Read the run's checks and its sources' liveness in one pass each, settle, write.
+
+    A rate-limited check's wait (``Retry-After``) is read from its row too, so that a run
+    whose checks were stored by more than one process (a Redis writer restarted) keeps it.
 
     The decisions are written ``batch`` sources per transaction, each source's in one piece
     (its demoted checks, its outage notes, its liveness).  Before each batch ``stop()`` is
@@ -37,6 +38,10 @@ def settle_run(
         [run_id],
     )
     checks = [Check(*row) for row in rows]
+    waits = db.execute(
+        "SELECT source_id, retry_after_s FROM link_checks WHERE sync_run = ? AND retry_after_s > 0", [run_id]
+    )
+    retry_after = {source_id: dt.timedelta(seconds=seconds) for source_id, seconds in waits}
     settlement = settle(checks, _liveness_of_checked(db, run_id), now, rules, retry_after)
     by_source: dict[int, list[Check]] = defaultdict(list)
     for check in checks:

@@ -166,6 +166,9 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "elapsed_ms": int,
             "outcome": str,
             "note": str,
+            # The wait a rate-limited host asked for (Retry-After, seconds): the settlement reads it
+            # from the row, so a check round resumed by another process keeps it.
+            "retry_after_s": float,
         },
         {
             "pk": "id",

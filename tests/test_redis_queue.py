@@ -20,7 +20,7 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from conftest import SiteServer, crawler_in, read_count
+from conftest import STALL, SiteServer, crawler_in, read_count
 
 pytestmark = pytest.mark.xdist_group("redis-world")
 
@@ -317,14 +317,40 @@ def test_a_worker_killed_mid_round_leaves_its_checks_to_another(world, mirror, p
     assert said["tasks_taken_over"] > 0  # the victim's pending checks, claimed with XAUTOCLAIM
 
 
-def test_a_writer_killed_mid_round_is_restarted_and_finishes_it(world, mirror, procs, redis_server):
+@pytest.fixture
+def routes(world):
+    """Answers of the world changed for one test, put back after it."""
+    changed = {}
+
+    def change(host: int, path: str, answers: list) -> None:
+        server = world.hosts[host]
+        changed.setdefault((host, path), server.routes[path])
+        server.routes[path] = answers
+
+    yield change
+    for (host, path), answers in changed.items():
+        world.hosts[host].routes[path] = answers
+
+
+def test_a_writer_killed_mid_round_is_restarted_and_finishes_it(world, mirror, procs, redis_server, routes):
+    # A host that asks to be left alone for two hours: the source is due again then, not after
+    # RETRY_LATER_DAYS, even though the writer that stored its check is killed before settling.
+    routes(2, "/news/2/a.html", [(429, {"Retry-After": "7200", **HTML}, b"slow down")])
+    routes(3, "/news/3/d.html", [(STALL, {}, b"2.5")])  # answered late: the round is still open
     for n in range(2):
         procs.worker(f"w{n}")
     procs.wait_for_workers(redis_server.client(), 2)
     first = procs.writer(mirror, "writer1")
     wait_rows(mirror, 10)
+    deadline = time.monotonic() + 30
+    while not read_count(mirror, "SELECT count(*) FROM link_checks WHERE outcome = 'rate_limited'"):
+        assert time.monotonic() < deadline, "the rate-limited check was not stored"
+        time.sleep(0.02)
     first.send_signal(signal.SIGKILL)
     first.wait()
+    # Killed before it settled: the round is still running, its checks not all stored.
+    assert read_count(mirror, "SELECT count(*) FROM sync_runs WHERE status = 'running'") == 1
+    assert read_count(mirror, "SELECT count(*) FROM link_checks") < 4 * HOSTS
     finished(procs.writer(mirror, "writer2"))
     assert_exactly_once(world, mirror)
     runs = read_count(mirror, "SELECT count(DISTINCT sync_run) FROM link_checks")
@@ -333,6 +359,9 @@ def test_a_writer_killed_mid_round_is_restarted_and_finishes_it(world, mirror, p
     assert read_count(
         mirror, "SELECT count(*) FROM sync_runs WHERE status = 'finished' AND kind = 'check-links'"
     )
+    limited = outcome_of(mirror)[world.hosts[2].url("news/2/a.html")]
+    assert limited["outcome"] == "rate_limited"
+    assert limited["next_check_at"].startswith("2026-03-01T14:00:00"), limited  # NOW + Retry-After
 
 
 def test_redis_restarted_mid_round_the_writer_queues_again(world, mirror, procs, redis_server):
