@@ -57,6 +57,7 @@ class RedisWorld:
         self.archive = SiteServer(folder, host="127.0.0.9")
         self.archive.answer = self._archive_answer
         self.sources = []
+        self.fatal: dict = {}  # path -> what the request for it does to the worker that sent it
         for i, host in enumerate(self.hosts):
             r = host.routes
             r[f"/news/{i}/a.html"] = [(200, HTML, article(f"Story {i} alpha"))]
@@ -93,10 +94,12 @@ class RedisWorld:
         answer = {"archived_snapshots": {"closest": closest} if url.endswith("/b.html") else {}}
         return 200, {"Content-Type": "application/json"}, json.dumps(answer).encode()
 
-    @staticmethod
-    def _noting(host):
+    def _noting(self, host):
         def answer_request(path, headers):
             host.seen.append((path, headers.get("User-Agent", ""), time.monotonic()))
+            if path in self.fatal:  # a page no worker lives through: it dies asking for it
+                self.fatal[path](headers.get("User-Agent", ""))
+                return 200, HTML, b"too late"
             return host.answer(path)
 
         return answer_request
@@ -150,6 +153,7 @@ class Processes:
     def __init__(self, folder: Path, redis_url: str, world: RedisWorld):
         self.folder, self.url, self.world = folder, redis_url, world
         self.procs: list[subprocess.Popen] = []
+        self.named: dict[str, subprocess.Popen] = {}
 
     def _start(self, name: str, args: list[str]) -> subprocess.Popen:
         log = open(self.folder / f"{name}.log", "w")  # noqa: SIM115 (closed with the process)
@@ -161,7 +165,8 @@ class Processes:
 
     def worker(self, name: str) -> subprocess.Popen:
         args = ["worker", "--redis", self.url, "--name", name, "-s", f"USER_AGENT=test-worker {name}"]
-        return self._start(name, [*args, *self.world.settings])
+        self.named[name] = self._start(name, [*args, *self.world.settings])
+        return self.named[name]
 
     def writer(self, db: Path, name: str = "writer") -> subprocess.Popen:
         args = ["check-links", "--redis", self.url, "--db", str(db), "--now", NOW, "--json"]
@@ -374,3 +379,42 @@ def test_redis_restarted_mid_round_the_writer_queues_again(world, mirror, procs,
     finished(writer, timeout=90)
     assert_exactly_once(world, mirror)
     assert "queueing again" in Path(writer.log_path).read_text()
+
+
+def test_a_check_that_kills_every_worker_is_dead_lettered_not_struck(world, mirror, procs, redis_server):
+    """A page no worker lives through: the worker that asks for it dies (SIGKILL, sent by the
+    host's server here; the kernel's OOM killer or a crash in a parser in life).  Three workers
+    die on it (REDIS_MAX_DELIVERIES: handed out in a batch, in a takeover, then alone); the
+    fourth puts it on the dead-letter stream, and the writer stores a check that could not be
+    made: no verdict, no strike, due again after RETRY_LATER_DAYS.  Every other source is
+    checked once, as usual: the tasks the dead workers held were not dead-lettered with it."""
+    poison = world.hosts[4].url("news/4/a.html")
+    killed = []
+
+    def die(user_agent: str) -> None:
+        name = user_agent.rsplit(" ", 1)[-1]
+        killed.append(name)
+        procs.named[name].kill()
+        procs.named[name].wait()
+
+    world.fatal["/news/4/a.html"] = die
+    try:
+        for n in range(4):
+            procs.worker(f"w{n}")
+        client = redis_server.client()
+        procs.wait_for_workers(client, 4)
+        finished(procs.writer(mirror), timeout=180)
+    finally:
+        world.fatal.clear()
+    assert len(killed) == len(set(killed)) == 3, killed
+    assert_exactly_once(world, mirror)
+    assert_polite(world)
+    rows = outcome_of(mirror)
+    assert [url for url, row in rows.items() if row["error"] == "worker_lost"] == [poison]
+    lost = rows[poison]
+    assert lost["outcome"] == "unknown" and lost["status"] == "unchecked" and lost["strikes"] == 0
+    assert "handed to workers 3 times" in lost["note"]
+    assert lost["next_check_at"].startswith("2026-03-02T12:00:00")  # NOW + RETRY_LATER_DAYS
+    dead = client.xrange("mirror:dead")
+    assert [fields[b"url"].decode() for _id, fields in dead] == [poison]
+    assert dead[0][1][b"deliveries"] == b"3"

@@ -74,6 +74,7 @@ class RedisWorkerSpider(SourceCheckSpider):
         self.draining: set[int] = set()
         self.claim_cursor: dict[str, bytes] = {}
         self.ready_at: dict[int, float] = {}  # a shard just taken is read after one SOURCE_DELAY
+        self.suspect: tuple[str, bytes] | None = None  # the task taken over more than once, in flight
 
     @classmethod
     def update_settings(cls, settings):
@@ -106,6 +107,7 @@ class RedisWorkerSpider(SourceCheckSpider):
         self.redis = aioredis.Redis.from_url(self.redis_url)
         self.lease_ms = int(settings.getfloat("REDIS_LEASE_SECONDS") * 1000)
         self.claim_idle_ms = int(settings.getfloat("REDIS_CLAIM_IDLE_SECONDS") * 1000)
+        self.max_deliveries = max(settings.getint("REDIS_MAX_DELIVERIES"), 2)
         batch = settings.getint("REDIS_BATCH")
         most = settings.getint("REDIS_MAX_INFLIGHT")
         # trafilatura's first extraction loads much of it: here, before any request waits on it.
@@ -169,7 +171,7 @@ class RedisWorkerSpider(SourceCheckSpider):
                     # Its last reader sent its last request before its lease ran out: one delay
                     # from now, no host of the shard has had two requests closer than the delay.
                     self.ready_at[shard] = time.monotonic() + self.settings.getfloat("SOURCE_DELAY")
-                    self.claim_cursor[keys.checks(shard)] = b"0-0"
+                    self.claim_cursor[keys.checks(shard)] = b"-"
 
     async def _archive_lease(self) -> None:
         """The archive stream has one reader at a time too: the archive host's budget is one process's."""
@@ -183,7 +185,7 @@ class RedisWorkerSpider(SourceCheckSpider):
             self.archive_held = True
             slot = self.settings.getdict("DOWNLOAD_SLOTS").get(archive_host(self.settings) or "", {})
             self.archive_ready_at = time.monotonic() + float(slot.get("delay", 0))
-            self.claim_cursor[self.keys.archive] = b"0-0"
+            self.claim_cursor[self.keys.archive] = b"-"
 
     async def _archive_tasks(self, count: int) -> list:
         """Lookups a dead reader left pending, then new ones, up to the archive's own budget."""
@@ -218,27 +220,90 @@ class RedisWorkerSpider(SourceCheckSpider):
         return await self._claim_from([self.keys.checks(shard) for shard in self._readable()], most)
 
     async def _claim_from(self, streams: list[str], most: int) -> list:
+        """Take over what is pending too long on these streams with a worker that is gone.
+
+        ``XPENDING`` says how often each task was handed out.  Handed out once (its worker
+        died or stalled), it is taken with the others; more than once (it was taken over
+        already, and that worker is gone too), it is taken alone: one such task in flight
+        at a time, so that a task that kills its worker takes no other task's count up with
+        it; handed out ``REDIS_MAX_DELIVERIES`` times, it goes to the dead-letter stream
+        (:meth:`_dead_letter`) instead of killing another worker.
+        """
         found = []
         for stream in streams:
+            start = self.claim_cursor.get(stream, b"-")
             try:
-                cursor, claimed, _deleted = await self.redis.xautoclaim(
-                    stream, redisq.WORKERS_GROUP, self.worker_name, self.claim_idle_ms,
-                    start_id=self.claim_cursor.get(stream, b"0-0"), count=100,
-                )  # fmt: skip
+                pending = await self.redis.xpending_range(
+                    stream, redisq.WORKERS_GROUP, min=start, max="+", count=100, idle=self.claim_idle_ms
+                )
             except ResponseError as exc:
                 if "NOGROUP" not in str(exc):
                     raise
                 await self._group(stream)  # Redis lost it (restarted): the writer refills the stream
                 continue
-            self.claim_cursor[stream] = cursor
-            for entry_id, fields in claimed:
-                if (stream, entry_id) not in self.inflight_ids and fields:
-                    found.append((Task(stream, entry_id, 0), fields))
+            self.claim_cursor[stream] = b"(" + pending[-1]["message_id"] if len(pending) == 100 else b"-"
+            fresh = []
+            for entry in pending:
+                entry_id, handed = entry["message_id"], entry["times_delivered"]
+                if (stream, entry_id) in self.inflight_ids:
+                    continue  # ours, in flight: slow (a host's delay), not lost
+                if handed >= self.max_deliveries:
+                    await self._dead_letter(stream, entry_id, handed)
+                elif handed > 1:
+                    if self.suspect is None:
+                        alone = await self._xclaim(stream, [entry_id])
+                        if alone:
+                            self.suspect = (stream, entry_id)
+                            found += alone
+                elif len(found) + len(fresh) < most:
+                    fresh.append(entry_id)
+            found += await self._xclaim(stream, fresh)
             if len(found) >= most:
                 break
         if found:
             self.crawler.stats.inc_value("mirror/tasks_taken_over", len(found))
         return found
+
+    async def _xclaim(self, stream: str, ids: list[bytes]) -> list:
+        if not ids:
+            return []
+        claimed = await self.redis.xclaim(
+            stream, redisq.WORKERS_GROUP, self.worker_name, self.claim_idle_ms, ids
+        )  # fmt: skip
+        return [(Task(stream, entry_id, 0), fields) for entry_id, fields in claimed if fields]
+
+    async def _dead_letter(self, stream: str, entry_id: bytes, handed: int) -> None:
+        """A task no worker lived to answer: kept on the dead-letter stream, and the writer told.
+
+        The writer stores what it is told as it stores any check: a check that could not be
+        made (``error`` ``worker_lost``, outcome ``unknown``: no strike, due again after
+        ``RETRY_LATER_DAYS``), a probe with no answer, a lookup that failed.  The result, the
+        dead letter and the acknowledgement are one transaction.
+        """
+        entries = await self.redis.xrange(stream, min=entry_id, max=entry_id)
+        if not entries:  # trimmed away (its round ended): nothing to answer
+            await self.redis.xack(stream, redisq.WORKERS_GROUP, entry_id)
+            return
+        fields = entries[0][1]
+        task = redisq.read_task(fields)
+        why = (
+            f"handed to workers {handed} times and none lived to report it (each died or stalled"
+            " while it was in flight): not checked, no verdict on the source"
+        )
+        if task["kind"] == "check":
+            item = CheckItem(source_id=task["source_id"], url=task["url"], error="worker_lost", detail=why)
+        elif task["kind"] == "probe":
+            item = ProbeItem(host=task["host"], probe_url=task["url"])
+        else:
+            item = ArchiveItem(source_id=task["source_id"], error=f"worker_lost: {why}")
+        letter = {**fields, b"stream": stream, b"entry": entry_id, b"deliveries": handed, b"why": why}
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.xadd(self.keys.dead, letter, maxlen=100_000, approximate=True)
+        pipe.xadd(self.keys.results, redisq.result_fields(task["round"], item))
+        pipe.xack(stream, redisq.WORKERS_GROUP, entry_id)
+        await pipe.execute()
+        self.logger.warning("dead-lettered %s %s: %s", task["kind"], task["url"], why)
+        self.crawler.stats.inc_value("mirror/dead_lettered")
 
     async def _read(self, count: int) -> list:
         reading = self._readable()
@@ -326,6 +391,8 @@ class RedisWorkerSpider(SourceCheckSpider):
         return task
 
     def done(self, task: Task) -> None:
+        if self.suspect == (task.stream, task.id):
+            self.suspect = None
         self.inflight_ids.discard((task.stream, task.id))
         self.inflight_by_stream[task.stream] -= 1
 
