@@ -418,3 +418,56 @@ def test_a_check_that_kills_every_worker_is_dead_lettered_not_struck(world, mirr
     dead = client.xrange("mirror:dead")
     assert [fields[b"url"].decode() for _id, fields in dead] == [poison]
     assert dead[0][1][b"deliveries"] == b"3"
+
+
+def test_the_demo_checked_on_redis_as_in_one_process(tmp_path, redis_server, crawl):
+    """``check-links --demo --redis`` with a ``worker --redis --demo`` (its own demo server): the
+    same rows as ``check-links --demo``.  The demo round has keys of its own: a worker checking
+    the web on the same Redis takes none of it."""
+    made = crawl("--now", "2030-01-01T12:00:00Z")
+    alone, queued = tmp_path / "alone.db", tmp_path / "queued.db"
+    shutil.copy(made.db, alone)
+    shutil.copy(made.db, queued)
+    check = [
+        sys.executable,
+        "-m",
+        "crawler",
+        "check-links",
+        "--demo",
+        "--now",
+        "2030-01-04T12:00:00Z",
+        "--json",
+    ]
+    proc = subprocess.run(
+        [*check, "--db", str(alone)], capture_output=True, text=True, timeout=180, cwd=tmp_path
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    logs = {}
+    workers = []
+    for name, demo in (("demo", ["--demo"]), ("web", [])):
+        logs[name] = open(tmp_path / f"{name}.log", "w")  # noqa: SIM115 (closed below)
+        args = ["worker", "--redis", redis_server.url, "--name", name, *demo]
+        workers.append(subprocess.Popen([sys.executable, "-m", "crawler", *args], stdout=logs[name],
+                                        stderr=subprocess.STDOUT, cwd=tmp_path))  # fmt: skip
+    try:
+        proc = subprocess.run(
+            [*check, "--db", str(queued), "--redis", redis_server.url],
+            capture_output=True, text=True, timeout=180, cwd=tmp_path,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        for worker in workers:  # both were there all along; stopped, each says what it pushed
+            assert worker.poll() is None
+            worker.send_signal(signal.SIGTERM)
+        for worker in workers:
+            worker.wait(timeout=60)
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+        for log in logs.values():
+            log.close()
+    said = {name: json.loads((tmp_path / f"{name}.log").read_text().splitlines()[-1]) for name in logs}
+    assert said["web"]["results_pushed"] == 0 and said["demo"]["results_pushed"] > 100
+    single, redis_rows = outcome_of(alone), outcome_of(queued)
+    assert redis_rows == single and len(single) > 100
+    assert any(row["archive_url"] for row in single.values())

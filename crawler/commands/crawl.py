@@ -188,9 +188,11 @@ def check_links(check_all, limit, demo, redis_url, db_path, now, allow_private, 
     from crawler.demo import DemoServer
     from crawler.runner import check_sources, check_sources_redis
 
-    if redis_url and demo:
-        raise click.BadParameter("the demo checks in one process: drop --redis", param_hint="--redis")
     settings = job_settings(db_path, now, allow_private, overrides)
+    if redis_url and demo:
+        from crawler.redisqueue import demo_queue
+
+        demo_queue(settings)  # read only by `worker --redis --demo`: never by a worker checking the web
     existing_mirror(settings.get("MIRROR_DB"))  # checking creates no mirror: `run` makes one
     started = time.monotonic()
     server = DemoServer() if demo else None

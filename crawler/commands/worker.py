@@ -20,6 +20,11 @@ from crawler.commands.options import fail
     help="Stop after this long with nothing to check (default: run until stopped).",
 )
 @click.option(
+    "--demo",
+    is_flag=True,
+    help="Answer a demo round (check-links --demo --redis) from a bundled demo server of this worker's own.",
+)
+@click.option(
     "--allow-private",
     is_flag=True,
     help="Also fetch loopback/private addresses (a test world on loopback).",
@@ -32,9 +37,13 @@ from crawler.commands.options import fail
     metavar="NAME=VALUE",
     help="Override a setting, as with scrapy crawl (SOURCE_DELAY, REDIS_SHARDS...: as the writer's).",
 )
-def worker(redis_url, name, idle_exit, allow_private, overrides):
+def worker(redis_url, name, idle_exit, demo, allow_private, overrides):
     """Check sources from a Redis queue and push what they say; holds no database."""
-    from crawler.commands.crawl_settings import job_settings
+    from contextlib import nullcontext
+
+    from crawler.commands.crawl_settings import job_settings, route_to_demo
+    from crawler.demo import DemoServer
+    from crawler.redisqueue import demo_queue
     from crawler.runner import run_worker
 
     settings = job_settings(None, None, allow_private, overrides)
@@ -46,4 +55,10 @@ def worker(redis_url, name, idle_exit, allow_private, overrides):
         fail("the redis client is not installed: pip install 'news-event-mirror[redis]'")
     except Exception as exc:  # the URL's server is not there (yet): say so in one line
         fail(f"cannot reach {redis_url}: {exc}")
-    click.echo(json.dumps(run_worker(settings, redis_url, name, idle_exit)))
+    server = DemoServer() if demo else None
+    with server or nullcontext():
+        if server is not None:
+            route_to_demo(settings, server)
+            demo_queue(settings)
+        said = run_worker(settings, redis_url, name, idle_exit)
+    click.echo(json.dumps(said))

@@ -65,6 +65,16 @@ def shard_of(host: str, shards: int) -> int:
     return int.from_bytes(hashlib.sha1(host.encode()).digest()[:8], "big") % shards
 
 
+def demo_queue(settings) -> None:
+    """A demo round (``check-links --demo --redis``, ``worker --redis --demo``) has keys of its own.
+
+    A demo worker delivers every request to its own copy of the bundled demo server: its answers
+    must never be stored for a real round, nor a real worker's for a demo one, so the two never
+    share a stream, whatever else they share (``{prefix}:demo:...``).
+    """
+    settings.set("REDIS_PREFIX", f"{settings.get('REDIS_PREFIX')}:demo", priority="cmdline")
+
+
 class Keys:
     def __init__(self, prefix: str, shards: int):
         self.prefix = prefix

@@ -256,8 +256,15 @@ async def enqueue_due(spider, redis, keys) -> int:
     Read from ``mirror.db`` as the one-process spider reads it (due sources, hosts whose probe
     is stale); a host's probe goes first on its stream, so its worker judges it before its checks.
     """
+    keep = demo_plays(spider.settings)
     with SourceFrontier.from_settings(spider.settings) as frontier:
-        due = frontier.due_sources(spider.check_all, spider.only_unchecked, spider.limit)
+        if keep is None:
+            due = frontier.due_sources(spider.check_all, spider.only_unchecked, spider.limit)
+        else:  # the demo's sources only, as the one-process spider checks them (the others stay due)
+            played = [
+                row for row in frontier.due_sources(spider.check_all, spider.only_unchecked) if keep(row[1])
+            ]
+            due = played[: spider.limit] if spider.limit else played
         to_probe = frontier.hosts_to_probe(due)
     stored = spider._stored()
     queued = {int(s) for s in await redis.smembers(keys.queued(spider.run_id))}
