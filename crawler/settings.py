@@ -38,6 +38,9 @@ REVALIDATE_MAX_DAYS = 365
 REVALIDATE_JITTER = 0.2
 #: A page with more site links than this is recorded as an error, not stored (real pages hold dozens).
 MAX_LINKS_PER_PAGE = 1000
+#: Worker processes that parse pages off the event loop (crawler.parse_pool); empty: one per core
+#: this process may use; 0: parse on the event loop.
+PARSE_PROCESSES = None
 #: An event citing more sources keeps the first ones; the rest are recorded in pages.bad_links
 #: (real events cite a handful: this stops one page from booking hours of source checks).
 MAX_SOURCES_PER_EVENT = 100

@@ -24,7 +24,9 @@ The spider is one class of about 210 lines, over the house's 200, on
 purpose: its callbacks share one crawl's state (what was requested, what was
 not due, how each start URL answered), as Scrapy's spiders do; parsing
 (``pipeline.parse``), storing (``pipeline.store``) and reading the mirror
-(``pipeline.frontier``) live elsewhere.
+(``pipeline.frontier``) live elsewhere.  Pages are parsed in worker processes
+(``crawler.parse_pool``, ``pipeline.page_reading``): a heavy page never holds
+up the event loop, so other requests' timeouts fire on time.
 """
 
 from __future__ import annotations
@@ -39,10 +41,10 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.failures import error_kind
 from crawler.items import PageItem
+from crawler.parse_pool import ParsePool, PoolBroken
 from crawler.progress import site_progress
 from crawler.spiders import ReadsFrontier, arguments
-from pipeline.parse import parse_page
-from pipeline.parsed import PageError
+from pipeline.page_reading import PageReading, read_page
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
 
 REDIRECTS = [301, 302, 303, 307, 308]
@@ -84,6 +86,16 @@ class EventSiteSpider(ReadsFrontier, Spider):
     def progress(self, stats) -> str:
         return site_progress(stats, "pages")
 
+    @functools.cached_property
+    def parse_pool(self) -> ParsePool:
+        """Pages are parsed in worker processes (``crawler.parse_pool``), off the event loop."""
+        return ParsePool.from_settings(self.settings)
+
+    def closed(self, reason: str) -> None:
+        if "parse_pool" in self.__dict__:
+            self.parse_pool.close()
+        super().closed(reason)
+
     @property
     def allowed_private_hosts(self) -> set[str]:
         """Hosts the user chose: fetched even when private (see the middleware)."""
@@ -91,6 +103,7 @@ class EventSiteSpider(ReadsFrontier, Spider):
         return {host.lower() for host in hosts if host}
 
     async def start(self):
+        self.parse_pool.start()  # the workers start while the first pages download
         for url in self.start_urls:
             request = self._request(url, start=True)
             if request is not None:
@@ -175,7 +188,7 @@ class EventSiteSpider(ReadsFrontier, Spider):
 
     # -- responses ---------------------------------------------------------
 
-    def parse(self, response):
+    async def parse(self, response):
         request = response.request
         if request.meta.get("start_url"):
             self.start_results[canonical_url(request.url)] = "ok"
@@ -202,40 +215,20 @@ class EventSiteSpider(ReadsFrontier, Spider):
                     yield follow
             return
         if 300 <= response.status < 400:
-            yield from self._redirect(item, response)
+            for output in self._redirect(item, response):
+                yield output
             return
         try:
-            if limit and len(body) > limit:
-                # file:// responses are read whole: DOWNLOAD_MAXSIZE only stops HTTP ones.
-                raise PageError(f"size: {len(body)} bytes, over DOWNLOAD_MAXSIZE")
-            text = body.decode("utf-8-sig")
-            if "\x00" in text:
-                raise PageError("NUL bytes in page: binary content, not markdown")
-            if not text.strip():
-                raise PageError("empty page")
-            if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
-                raise PageError("HTML, not markdown (an error page?)")
-            item.parsed = parse_page(text)
-        except UnicodeDecodeError as exc:
-            item.error = f"invalid UTF-8 at byte {exc.start}"
-        except PageError as exc:
-            item.error = str(exc)
-        except RecursionError:
-            item.error = "markdown nested too deeply"
-        if item.parsed is None:
+            reading = await self.parse_pool.run(
+                read_page, body, response.url, self.site, limit, self.settings.getint("MAX_LINKS_PER_PAGE")
+            )
+        except PoolBroken as exc:
+            reading = PageReading(error=str(exc))
+        if reading.error:
+            item.error = reading.error
             yield item
             return
-        links = (self.site.resolve(href, response.url) for href in item.parsed.links())
-        # Only the news tree's pages are followed (an undated one, an about page, once), so
-        # only they are queued.
-        links = list(dict.fromkeys(url for url in links if url and self.site.in_news(url)))
-        most = self.settings.getint("MAX_LINKS_PER_PAGE")
-        if most and len(links) > most:
-            # No page of the site links to more than a few dozen: this one is broken or hostile.
-            item.parsed, item.error = None, f"too many links ({len(links)} > MAX_LINKS_PER_PAGE {most})"
-            yield item
-            return
-        item.kind, item.links = item.parsed.kind, links
+        item.parsed, item.kind, item.links = reading.parsed, reading.parsed.kind, reading.links
         yield item
         for url in item.links:
             follow = self._request(url)

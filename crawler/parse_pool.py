@@ -1,0 +1,78 @@
+"""A pool of worker processes for the CPU-heavy work of a crawl: parsing pages.
+
+Scrapy runs every callback on its one event loop.  A page parsed there blocks
+everything else: on a 2-core machine a page of 10,000 links took 2.4 s, the
+download timeouts of other requests could not fire meanwhile, and a stalled
+page's late answer was taken as if it were on time.  Parsed in a worker
+process, a page costs the loop one ``await``; the loop only does I/O and
+bookkeeping, and both cores work.
+
+``PARSE_PROCESSES`` sets the pool's size (default: the cores this process may
+use); 0 parses on the event loop, as before (for debugging, and for the tests
+that show why the pool exists).  The workers are started with
+``forkserver``, not ``fork``: the crawl process has threads (Twisted's pool,
+the pool's own manager) whose locks a forked child could inherit held.  The
+forkserver imports the parser once, and each worker is a fork of it.
+
+A worker that dies (killed, out of memory) fails only the pages it held:
+each gets ``PoolBroken``'s reason, and the next page starts a new pool.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+
+# What the forkserver imports once, so that its forks start ready to parse.
+PRELOAD = ["pipeline.page_reading"]
+
+
+class PoolBroken(Exception):
+    """A worker process died while it held this job."""
+
+
+def default_processes() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class ParsePool:
+    def __init__(self, processes: int):
+        self.processes = processes
+        self._executor: ProcessPoolExecutor | None = None
+
+    @classmethod
+    def from_settings(cls, settings) -> ParsePool:
+        value = settings.get("PARSE_PROCESSES")
+        return cls(default_processes() if value in (None, "") else int(value))
+
+    def start(self) -> None:
+        """Start the workers now, so that they are ready when the first answer comes."""
+        if self.processes > 0 and self._executor is None:
+            context = multiprocessing.get_context("forkserver")
+            context.set_forkserver_preload(PRELOAD)
+            self._executor = ProcessPoolExecutor(self.processes, mp_context=context)
+
+    async def run(self, function, *args):
+        """``function(*args)`` in a worker (on the loop when the pool has no processes)."""
+        if self.processes <= 0:
+            return function(*args)
+        self.start()
+        executor = self._executor
+        try:
+            return await asyncio.wrap_future(executor.submit(function, *args))
+        except BrokenProcessPool as exc:
+            executor.shutdown(wait=False, cancel_futures=True)
+            if self._executor is executor:
+                self._executor = None
+            raise PoolBroken("parser process died (killed, or out of memory)") from exc
+
+    def close(self) -> None:
+        if self._executor is not None:
+            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor = None

@@ -1,0 +1,73 @@
+"""From a page's bytes to what the spider needs: the parse and the links to follow, or why not.
+
+This is the CPU-heavy part of a crawl, and it runs in the parse pool's worker
+processes (``crawler.parse_pool``), so it takes and returns only plain,
+picklable values and touches neither the network nor the database.  The
+checks come cheapest first: size, encoding, emptiness, HTML, then the link
+cap, counted on the raw markdown before any parse, so that a hostile page of
+100,000 links costs a regular-expression scan, not a markdown parse.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from pipeline.parse import parse_page
+from pipeline.parsed import PageError, ParsedPage
+from pipeline.urls import SiteRoot
+
+# The target of an inline markdown link, "[text](target ...)": every link the parser can follow is
+# one (reference-style links are not, and are counted after the parse).
+LINK_TARGET = re.compile(r"\]\(\s*<?([^)\s>]+)")
+
+
+@dataclass
+class PageReading:
+    parsed: ParsedPage | None = None
+    links: list[str] = field(default_factory=list)  # the news tree's pages it links to, in order
+    error: str | None = None
+
+
+def read_page(body: bytes, url: str, site: SiteRoot, max_size: int = 0, max_links: int = 0) -> PageReading:
+    """Decode, check and parse a page served at ``url``; never raises for what a page holds."""
+    try:
+        if max_size and len(body) > max_size:
+            # file:// responses are read whole: DOWNLOAD_MAXSIZE only stops HTTP ones.
+            raise PageError(f"size: {len(body)} bytes, over DOWNLOAD_MAXSIZE")
+        text = body.decode("utf-8-sig")
+        if "\x00" in text:
+            raise PageError("NUL bytes in page: binary content, not markdown")
+        if not text.strip():
+            raise PageError("empty page")
+        if text.lstrip()[:15].lower().startswith(("<!doctype html", "<html")):
+            raise PageError("HTML, not markdown (an error page?)")
+        if max_links:
+            found = _news_links(LINK_TARGET.findall(text), url, site, stop_after=max_links)
+            if len(found) > max_links:
+                raise PageError(f"too many links (over {max_links}, MAX_LINKS_PER_PAGE)")
+        parsed = parse_page(text)
+    except UnicodeDecodeError as exc:
+        return PageReading(error=f"invalid UTF-8 at byte {exc.start}")
+    except PageError as exc:
+        return PageReading(error=str(exc))
+    except RecursionError:
+        return PageReading(error="markdown nested too deeply")
+    links = _news_links(parsed.links(), url, site)
+    if max_links and len(links) > max_links:
+        # No page of the site links to more than a few dozen: this one is broken or hostile.
+        return PageReading(error=f"too many links ({len(links)} > MAX_LINKS_PER_PAGE {max_links})")
+    return PageReading(parsed=parsed, links=links)
+
+
+def _news_links(hrefs, url: str, site: SiteRoot, stop_after: int = 0) -> list[str]:
+    """The distinct pages of the news tree that ``hrefs`` name (only they are followed and
+    queued: an undated one, an about page, once); with ``stop_after``, stop one past it."""
+    links: dict[str, None] = {}
+    for href in hrefs:
+        resolved = site.resolve(href, url)
+        if resolved and site.in_news(resolved):
+            links[resolved] = None
+            if stop_after and len(links) > stop_after:
+                break
+    return list(links)
