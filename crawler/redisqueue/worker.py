@@ -193,6 +193,8 @@ class RedisWorkerSpider(SourceCheckSpider):
         if not self.archive_held or count <= 0 or time.monotonic() < self.archive_ready_at:
             return []
         found = await self._claim_from([stream], count)
+        if len(found) >= count:
+            return found  # (a COUNT of 0 would read them all)
         try:
             answer = await self.redis.xreadgroup(
                 redisq.WORKERS_GROUP, self.worker_name, {stream: ">"}, count=count - len(found)
