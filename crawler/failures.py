@@ -28,6 +28,9 @@ from twisted.web.client import ResponseFailed, ResponseNeverReceived
 
 from crawler.guard import PrivateAddressRefused
 
+# A file:// page that is not there: the 404 of a local copy (and, like a 404, it marks the page gone).
+FILE_NOT_FOUND = "file not found"
+
 KINDS = [
     ((DNSLookupError, CannotResolveHostError), "dns"),
     ((TimeoutError, TCPTimedOutError, DownloadTimeoutError), "timeout"),

@@ -40,6 +40,7 @@ class PageItem:
     unchanged: bool = False
     parsed: ParsedPage | None = None
     revision: int | None = None  # the portal page's revision id, which says when it changed
+    file_mtime: int | None = None  # a checkout's file: its mtime (ns) when it was read
     # Links on the page that are not URLs ({"href", "reason"}): recorded, not followed or stored.
     bad_links: list[dict] = field(default_factory=list)
     # Filled by the pipelines

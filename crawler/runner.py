@@ -26,6 +26,7 @@ from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 
 from crawler.spiders.archive import ArchiveSpider
+from crawler.spiders.checkout import CheckoutSpider
 from crawler.spiders.eventsite import EventSiteSpider
 from crawler.spiders.portal import PortalSpider
 from crawler.spiders.sources import SourceCheckSpider
@@ -110,7 +111,7 @@ def _then_archive(process: AsyncCrawlerProcess, checks, crawlers: list, redis_ur
 def run_crawl(settings: Settings, site_name: str = "thecontext", **spider_args) -> CrawlResult:
     """Crawl the site; then, unless CHECK_SOURCES is off, check the new sources."""
     process = AsyncCrawlerProcess(settings)
-    site = process.create_crawler(SPIDERS[site_name])
+    site = process.create_crawler(CheckoutSpider if spider_args.get("checkout") else SPIDERS[site_name])
     phases = [site]  # the crawls that ran, in order: the site, the checks, the archive lookups
 
     def then_check_sources(_task) -> None:

@@ -41,6 +41,9 @@ MAX_LINKS_PER_PAGE = 1000
 #: Worker processes that parse pages off the event loop (crawler.parse_pool); empty: one per core
 #: this process may use; 0: parse on the event loop.
 PARSE_PROCESSES = None
+#: Pages the store writes per transaction.  1 for crawls; the checkout import (run --checkout)
+#: sets 500: a killed import loses at most that many pages, read again by the next run.
+STORE_BATCH_PAGES = 1
 #: An event citing more sources keeps the first ones; the rest are recorded in pages.bad_links
 #: (real events cite a handful: this stops one page from booking hours of source checks).
 MAX_SOURCES_PER_EVENT = 100

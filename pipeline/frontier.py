@@ -67,6 +67,32 @@ class Frontier:
         ).fetchone()
         return dict(zip(("kind", "etag", "last_modified", "content_hash"), row, strict=True)) if row else None
 
+    def checkout_states(self, folder_url: str) -> dict[str, tuple]:
+        """What the mirror holds of a checkout's folder (``run --checkout``): for each page in
+        ``folder_url`` (not in its subfolders), ``(size, file_mtime, content_hash, kind, held)``.
+        ``held``: its content is stored as this version stores it (see ``known_page``), or its
+        error is the file's own."""
+        rows = self.conn.execute(
+            """
+            SELECT url, size, file_mtime, content_hash, kind,
+                (kind = 'event' AND EXISTS (
+                    SELECT 1 FROM event_urls WHERE url = p.url AND snapshot LIKE '%"changes":%'))
+                OR (kind = 'day' AND EXISTS (SELECT 1 FROM days WHERE url = p.url))
+                OR (kind IN ('index', 'other') AND content_hash IS NOT NULL)
+                OR (kind = 'error' AND file_mtime IS NOT NULL)
+            FROM pages p WHERE url >= ? AND url < ? AND instr(substr(url, ?), '/') = 0
+            """,
+            [folder_url, folder_url + "\U0010ffff", len(folder_url) + 1],
+        ).fetchall()
+        return {row[0]: row[1:] for row in rows}
+
+    def pages_below(self, prefix: str):
+        """(url, kind, error) of every page below ``prefix``, read as a stream (a checkout's
+        pages may be hundreds of thousands: never all in memory)."""
+        yield from self.conn.execute(
+            "SELECT url, kind, error FROM pages WHERE url >= ? AND url < ?", [prefix, prefix + "\U0010ffff"]
+        )
+
     def known_revisions(self, urls: list[str]) -> dict[str, int]:
         """The revision of each portal day page whose content the mirror holds."""
         if not urls:

@@ -10,6 +10,8 @@ cap, counted on the raw markdown before any parse, so that a hostile page of
 
 from __future__ import annotations
 
+import hashlib
+import os
 import re
 from dataclasses import dataclass, field
 
@@ -71,3 +73,32 @@ def _news_links(hrefs, url: str, site: SiteRoot, stop_after: int = 0) -> list[st
             if stop_after and len(links) > stop_after:
                 break
     return list(links)
+
+
+@dataclass
+class FileReading:
+    """A file of a checkout, read and hashed in a worker; ``reading`` is None when its bytes are
+    the ones the mirror holds (``known_hash``): they are not parsed again."""
+
+    size: int
+    content_hash: str | None
+    reading: PageReading | None
+
+
+def read_file(
+    path: str, url: str, site: SiteRoot, max_size: int = 0, max_links: int = 0, known_hash: str | None = None
+) -> FileReading:
+    """Read a checkout's file in the worker (the crawl process only gets the parse back)."""
+    try:
+        with open(path, "rb") as file:
+            size = os.fstat(file.fileno()).st_size
+            if max_size and size > max_size:  # not read: the size is the reason
+                error = f"size: {size} bytes, over DOWNLOAD_MAXSIZE"
+                return FileReading(size, None, PageReading(error=error))
+            body = file.read()
+    except OSError as exc:  # gone since the walk saw it, unreadable, a directory named *.md
+        return FileReading(0, None, PageReading(error=f"cannot read the file: {exc.strerror or exc}"))
+    content_hash = hashlib.sha256(body).hexdigest()
+    if content_hash == known_hash:
+        return FileReading(len(body), content_hash, None)
+    return FileReading(len(body), content_hash, read_page(body, url, site, max_size, max_links))

@@ -64,7 +64,7 @@ class Pages:
         if item.parsed is not None:  # what this parse found; other answers keep the last parse's
             row["bad_links"] = json.dumps(item.bad_links, ensure_ascii=False) if item.bad_links else None
             row["heading_date"] = heading if misdated else None
-        for name in ("content_hash", "size", "etag", "last_modified", "date", "revision"):
+        for name in ("content_hash", "size", "etag", "last_modified", "date", "revision", "file_mtime"):
             if getattr(item, name) is not None:  # a 304 keeps what the last 200 said
                 row[name] = getattr(item, name)
         page_date = dt.date.fromisoformat(item.date) if item.date else None

@@ -31,6 +31,7 @@ import sqlite3
 from scrapy import signals
 from scrapy.exceptions import DropItem
 
+from crawler.failures import FILE_NOT_FOUND
 from crawler.items import PageItem
 from pipeline.canonical import Canonical
 from pipeline.clock import Clock
@@ -97,7 +98,7 @@ class Mirror:
                     self.events.store(event_id, event)
                 if item.day is not None:
                     self.days.store(item.day)
-            elif item.http_status in GONE:
+            elif item.http_status in GONE or item.error == FILE_NOT_FOUND:
                 self.removals.page_gone(item.url)
             self.pages.queue(item.links)
             # Last, so that a page whose content did not land stays due.
@@ -127,6 +128,10 @@ class StorePipeline:
         )
         self.db = self.mirror.db
         self.mirror_path = crawler.settings.get("MIRROR_DB")
+        # Pages per transaction: 1 for a crawl (each page lands alone); more for a checkout import,
+        # where the commit and its WAL write cost a share of a page's few milliseconds.
+        self.batch = max(1, crawler.settings.getint("STORE_BATCH_PAGES"))
+        self.pending = 0
         self.db_error: str | None = None
         # The run's row is open until spider_closed closes it; a crawl stopped before Scrapy
         # opened the spider never gets there, and the runner closes the row instead.
@@ -142,7 +147,12 @@ class StorePipeline:
             # The error is logged once, below, and ends the run: the pages in flight stay due.
             raise DropItem(f"not stored: the database cannot be written ({self.db_error})", log_level="DEBUG")
         try:
+            if self.batch > 1 and not self.db.conn.in_transaction:
+                self.db.execute("BEGIN")  # each page's own transaction becomes a savepoint in it
             self.mirror.store(item)
+            self.pending += 1
+            if self.pending >= self.batch:
+                self._commit()
         except sqlite3.Error as exc:  # disk full, locked past busy_timeout, read-only, corrupt
             self._database_failed(exc)
             raise DropItem(f"not stored: {exc}", log_level="DEBUG") from exc
@@ -164,10 +174,23 @@ class StorePipeline:
             self.crawler.engine.close_spider_async(reason="database_error")
         )
 
+    def flush(self) -> None:
+        """Commit the open batch, so that the spider's frontier (another connection) reads it."""
+        if not self.db_error:
+            self._commit()
+
+    def _commit(self) -> None:
+        if self.db.conn.in_transaction:
+            self.db.execute("COMMIT")
+        self.pending = 0
+
     def close_spider(self):
         if self.db_error:
+            if self.db.conn.in_transaction:
+                self.db.conn.rollback()  # the batch's pages are read again by the next run
             return
         try:
+            self._commit()
             self.mirror.link_up()
         except sqlite3.Error as exc:
             self._record_db_error(exc)
@@ -185,7 +208,7 @@ class StorePipeline:
             "requests": requests,
             "bodies": responses - stats.get_value("downloader/response_status_count/304", 0),
             "bytes_received": stats.get_value("downloader/response_bytes", 0),
-            "pages_not_due": len(getattr(spider, "not_due", ())),
+            "pages_not_due": getattr(spider, "pages_not_due", len(getattr(spider, "not_due", ()))),
             "covers": getattr(spider, "covers", None),
         }
         try:

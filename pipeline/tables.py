@@ -266,6 +266,9 @@ TABLES: dict[str, tuple[dict[str, type], dict]] = {
             "bad_links": str,  # JSON [{"href", "reason"}]: links of the page that are not URLs
             # the date the page's own heading gives, when its folder (``date``) says another day
             "heading_date": str,
+            # a checkout's file (run --checkout): its mtime in ns when last read; with ``size``,
+            # an unchanged file is not read again
+            "file_mtime": int,
         },
         {"pk": "url", "foreign_keys": [("sync_run", "sync_runs", "id")]},
     ),

@@ -50,6 +50,13 @@ from crawler.commands.summaries import check_summary, checks_unsettled, print_su
     callback=http_urls,
     help="Root that /news/... links resolve against (default: the start URL's origin).",
 )
+@click.option(
+    "--checkout",
+    type=click.Path(exists=True, file_okay=False),
+    metavar="DIR",
+    help="Import a local checkout of the site's repository (the folder holding news/): every "
+    "file read and parsed in parallel, only changed files on later runs.",
+)
 @click.option("--max-pages", type=click.IntRange(min=1), metavar="N", help="Fetch at most N pages.")
 @click.option(
     "--since",
@@ -87,6 +94,7 @@ def run(
     site_name,
     start_urls,
     site_root,
+    checkout,
     max_pages,
     since,
     until,
@@ -107,6 +115,11 @@ def run(
     window = {"since": since.date() if since else None, "until": until.date() if until else None}
     if demo and start_urls:
         raise click.BadParameter("--demo mirrors the bundled pages: drop --start-url", param_hint="--demo")
+    if checkout and (start_urls or site_root or demo or max_pages or site_name == "wikipedia"):
+        raise click.BadParameter(
+            "--checkout is the whole source: drop --start-url, --site-root, --demo, --max-pages, --site",
+            param_hint="--checkout",
+        )
     if site_name == "wikipedia":
         if site_root or max_pages:
             raise click.BadParameter(
@@ -124,6 +137,8 @@ def run(
             "--dry-run plans a portal run; the markdown site's crawl finds its pages as it goes",
             param_hint="--dry-run",
         )
+    elif checkout:
+        spider_args = {"checkout": checkout, **window, "full": full}
     else:
         spider_args = {"site_root": site_root, **window, "max_pages": max_pages or 0, "full": full}
     from crawler.demo import PORTAL_SINCE, PORTAL_UNTIL, DemoServer, portal_demo
@@ -139,7 +154,7 @@ def run(
             spider_args["until"] = spider_args["until"] or PORTAL_UNTIL
             # The month cites real news sites: an offline demo does not check them.
             settings.set("CHECK_SOURCES", False, priority="cmdline")
-        elif site_name == "thecontext":
+        elif site_name == "thecontext" and not checkout:
             demo = demo or not start_urls
             if demo:
                 start_urls = (DEMO_START_URL,)

@@ -39,7 +39,7 @@ from urllib.parse import urlsplit
 from scrapy import Request, Spider
 from scrapy.spidermiddlewares.httperror import HttpError
 
-from crawler.failures import error_kind
+from crawler.failures import FILE_NOT_FOUND, error_kind
 from crawler.items import PageItem
 from crawler.parse_pool import ParsePool, PoolBroken
 from crawler.progress import site_progress
@@ -85,6 +85,10 @@ class EventSiteSpider(ReadsFrontier, Spider):
 
     def progress(self, stats) -> str:
         return site_progress(stats, "pages")
+
+    @property
+    def pages_not_due(self) -> int:
+        return len(self.not_due)
 
     @functools.cached_property
     def parse_pool(self) -> ParsePool:
@@ -143,15 +147,16 @@ class EventSiteSpider(ReadsFrontier, Spider):
     def url_length_limit(self) -> int:
         return self.settings.getint("URLLENGTH_LIMIT")
 
-    def _request(self, url: str, start: bool = False) -> Request | PageItem | None:
-        """The request for a page that is due; a page that cannot be asked is an error item."""
+    def _request(self, url: str, start: bool = False, always: bool = False) -> Request | PageItem | None:
+        """The request for a page that is due (or ``always``); a page that cannot be asked is an
+        error item."""
         if url in self.requested:
             return None
         if self.max_pages and len(self.requested) >= self.max_pages:
             return None
         if not start and not self.in_window(url):
             return None
-        if not (start or self.full or self.frontier.is_due(url)):
+        if not (start or always or self.full or self.frontier.is_due(url)):
             self.not_due.add(url)
             return None
         self.requested.add(url)
@@ -180,6 +185,9 @@ class EventSiteSpider(ReadsFrontier, Spider):
                 "known": known,
                 "dont_redirect": True,
                 "handle_httpstatus_list": [*REDIRECTS, 304],
+                # Scrapy retries every OSError; a local file that is missing is not coming back
+                # within the second (it cost a file:// crawl three reads of every dangling link).
+                "dont_retry": url.startswith("file:"),
             },
             # Finish a day's events before walking on to older days.
             priority=0 if url.endswith("/index.md") else 1,
@@ -265,6 +273,8 @@ class EventSiteSpider(ReadsFrontier, Spider):
         if failure.check(HttpError):
             status = failure.value.response.status
             reason = f"HTTP {status}"
+        elif failure.check(FileNotFoundError):
+            reason = FILE_NOT_FOUND
         else:
             kind, detail = error_kind(failure)
             reason = f"{kind}: {detail}" if detail else kind
