@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 
+from pipeline import rows
 from pipeline.normalise import Event
 from pipeline.runs import SyncRun
 from pipeline.snapshots import event_from_snapshot
@@ -68,7 +69,9 @@ class Canonical:
             else:
                 row = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [cur_url]).fetchone()
                 previous = row[0] if row else None
-            self.db["event_versions"].insert(
+            rows.insert(
+                self.db,
+                "event_versions",
                 {
                     "event_id": event_id,
                     "recorded_at": now,
@@ -114,26 +117,32 @@ class Canonical:
             self._finished[run_id] = row is None or row[0] == "finished"
         return self._finished[run_id]
 
-    def _show(self, event_id: str, event: Event, content_hash: str, now: str) -> None:
+    def show_new(self, event_id: str, event: Event, content_hash: str, now: str) -> None:
+        """Write a new event's row and child tables whole: one full-text index write, where an
+        insert followed by ``_show``'s update indexed the row's text twice more."""
+        self._show(event_id, event, content_hash, now, new=True)
+
+    def _show(self, event_id: str, event: Event, content_hash: str, now: str, new: bool = False) -> None:
         """Write a variant's content on the event row and its child tables."""
         db = self.db
-        db["events"].update(
-            event_id,
-            {
-                "url": event.url,
-                "date": event.date,
-                "story": event.story,
-                "topic": event.topic,
-                "text": event.text,
-                "title": event.title,
-                "description": event.description,
-                "text_key": event.text_key,
-                "content_hash": content_hash,
-                "last_seen": now,
-                "updated_at": now,
-                "sync_run": self.run.id,
-            },
-        )
+        content = {
+            "url": event.url,
+            "date": event.date,
+            "story": event.story,
+            "topic": event.topic,
+            "text": event.text,
+            "title": event.title,
+            "description": event.description,
+            "text_key": event.text_key,
+            "content_hash": content_hash,
+            "last_seen": now,
+            "updated_at": now,
+            "sync_run": self.run.id,
+        }
+        if new:
+            rows.insert(db, "events", {"id": event_id, **content, "first_seen": now, "site": self.run.site})
+        else:
+            rows.update(db, "events", "id", event_id, content)
         for table in ("event_sources", "related_events", "event_contexts"):
             db.execute(f"DELETE FROM {table} WHERE event_id = ?", [event_id])
         for position, source in enumerate(event.sources, 1):

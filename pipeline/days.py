@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 
+from pipeline import rows
 from pipeline.canonical import Canonical
 from pipeline.normalise import Day
 from pipeline.removals import Removals
@@ -29,7 +30,7 @@ class Days:
     def store(self, day: Day) -> None:
         now = self.run.clock.iso()
         site = self.run.site
-        rows = [
+        listing_rows = [
             {
                 "site": site,
                 "date": day.date,
@@ -42,30 +43,34 @@ class Days:
             }
             for position, listing in enumerate(day.listings, 1)
         ]
-        self.db["days"].upsert(
+        rows.upsert(
+            self.db,
+            "days",
             {
                 "site": site,
                 "date": day.date,
                 "url": day.url,
-                "event_count": len(rows),
+                "event_count": len(listing_rows),
                 "previous_url": day.previous_url,
                 "fetched_at": now,
             },
-            pk=("site", "date"),
+            ("site", "date"),
         )
         stored = [
-            {column: row[column] for column in DAY_EVENT_COLUMNS}
-            for row in self.db["day_events"].rows_where(
-                "site = ? AND date = ?", [site, day.date], order_by="position"
+            dict(zip(DAY_EVENT_COLUMNS, row, strict=True))
+            for row in self.db.execute(
+                f"SELECT {', '.join(DAY_EVENT_COLUMNS)} FROM day_events WHERE site = ? AND date = ?"
+                " ORDER BY position",
+                [site, day.date],
             )
         ]
-        if stored != rows:
-            self._replace_listing(day, stored, rows, now)
-        listed = self._mark_listed(rows)
+        if stored != listing_rows:
+            self._replace_listing(day, stored, listing_rows, now)
+        listed = self._mark_listed(listing_rows)
         for event_id in sorted(listed):
             self.canonical.elect(event_id, now)
             self.removals.restore(event_id, ("unlisted",))
-        dropped = {row["url"] for row in stored} - {row["url"] for row in rows}
+        dropped = {row["url"] for row in stored} - {row["url"] for row in listing_rows}
         for url in sorted(dropped):
             found = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [url]).fetchone()
             if found and found[0] not in listed:
@@ -75,10 +80,12 @@ class Days:
         """An unchanged day page was seen again."""
         self.db.execute("UPDATE days SET fetched_at = ? WHERE url = ?", [self.run.clock.iso(), url])
 
-    def _replace_listing(self, day: Day, stored: list[dict], rows: list[dict], now: str) -> None:
+    def _replace_listing(self, day: Day, stored: list[dict], listing: list[dict], now: str) -> None:
         site = self.run.site
         if stored:  # the listing changes: keep the one it replaces
-            self.db["day_versions"].insert(
+            rows.insert(
+                self.db,
+                "day_versions",
                 {
                     "site": site,
                     "date": day.date,
@@ -89,14 +96,14 @@ class Days:
                 }
             )
         self.db.execute("DELETE FROM day_events WHERE site = ? AND date = ?", [site, day.date])
-        self.db["day_events"].insert_all(rows)
+        rows.insert_all(self.db, "day_events", listing)
         for row in stored:
             self.db.execute("UPDATE event_urls SET listed = 0 WHERE url = ?", [row["url"]])
 
-    def _mark_listed(self, rows: list[dict]) -> set[str]:
+    def _mark_listed(self, listing: list[dict]) -> set[str]:
         """Flag the listed URLs and tie each listing row to its event; return the events listed."""
         listed = set()
-        for row in rows:
+        for row in listing:
             self.db.execute("UPDATE event_urls SET listed = 1 WHERE url = ?", [row["url"]])
             found = self.db.execute("SELECT event_id FROM event_urls WHERE url = ?", [row["url"]]).fetchone()
             if found:

@@ -13,7 +13,7 @@ from pipeline.canonical import Canonical
 from pipeline.normalise import Event
 from pipeline.removals import Removals
 from pipeline.runs import SyncRun
-from pipeline.snapshots import event_snapshot
+from pipeline.snapshots import event_from_snapshot, event_snapshot
 
 
 class Events:
@@ -30,7 +30,9 @@ class Events:
         snapshot = event_snapshot(event)
         content_hash = event.content_hash()
         if not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone():
-            self._insert(event_id, event, now)
+            # Shown whole at once (the election below then finds it current): see show_new.
+            self.run.tally.new.add(event_id)
+            self.canonical.show_new(event_id, event_from_snapshot(snapshot), content_hash, now)
         # An edit in place overwrites this URL's snapshot: keep the old one for the version row.
         before = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [event.url]).fetchone()
         self.db.execute(
@@ -122,19 +124,3 @@ class Events:
         if row:
             self.run.tally.seen.add(row[0])
             self.db.execute("UPDATE event_urls SET last_seen = ? WHERE url = ?", [self.run.clock.iso(), url])
-
-    def _insert(self, event_id: str, event: Event, now: str) -> None:
-        self.run.tally.new.add(event_id)
-        self.db["events"].insert(
-            {
-                "id": event_id,
-                "url": event.url,
-                "date": event.date,
-                "title": event.title,
-                "text": event.text,
-                "first_seen": now,
-                "last_seen": now,
-                "sync_run": self.run.id,
-                "site": self.run.site,
-            }
-        )

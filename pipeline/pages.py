@@ -13,6 +13,7 @@ import datetime as dt
 import json
 
 from crawler.items import PageItem
+from pipeline import rows
 from pipeline.clock import iso
 from pipeline.revalidate import Revalidation, is_transient
 from pipeline.runs import SyncRun
@@ -75,4 +76,4 @@ class Pages:
         if before is None:
             row["first_seen"] = iso(now)
         row.update(fetched_at=self.run.clock.iso(), sync_run=self.run.id)
-        self.db["pages"].upsert(row, pk="url")
+        rows.upsert(self.db, "pages", row, ("url",))
