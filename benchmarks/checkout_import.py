@@ -1,0 +1,173 @@
+"""Import a checkout at the parse limit: ``run --checkout`` against a bare parse loop and a file:// crawl.
+
+    python benchmarks/checkout_import.py [--events 3000] [--scale 10000,50000,110000] [--crawl]
+
+Everything is measured in the same run on the same generated record
+(``crawler/testing/sitegen.py``: 10% of events also under a first-version
+slug, dangling related links), as ratios:
+
+* **bare loop**: the same files read and parsed (``pipeline.page_reading.read_page``)
+  by a pool of as many processes as the import's parse pool, storing nothing:
+  the parse limit;
+* **checkout import**: ``python -m crawler run --checkout DIR`` into a new mirror;
+* **file:// crawl** (``--crawl``): ``python -m crawler run --start-url file://DIR/index.md``,
+  the way a checkout was mirrored before ``--checkout``; with ``--crawl-code DIR``, run
+  from another checkout of this project (e.g. a worktree of an older commit).
+
+Files/s count the record's files (``*.md``), so the three rates compare.
+With ``--scale``, each size is imported into a new mirror and the cost per
+event and the import process's peak RSS are reported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from crawler.parse_pool import default_processes
+from crawler.testing.sitegen import generate
+from pipeline.page_reading import read_page
+from pipeline.urls import SiteRoot, canonical_url
+
+NOW = "2019-09-01T00:00:00Z"
+PER_DAY = 40
+PEAK = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]);"
+    " print('peak-rss-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr);"
+    " sys.exit(code)"
+)
+
+
+def _parse_files(paths: list[str], root_url: str) -> int:
+    site = SiteRoot.of(root_url)
+    for path in paths:
+        with open(path, "rb") as file:
+            read_page(file.read(), canonical_url(Path(path).as_uri()), site, 5 * 1024 * 1024, 1000)
+    return len(paths)
+
+
+def bare_loop(root: Path, processes: int) -> tuple[int, float]:
+    """Files and seconds to read and parse every file of the record in ``processes`` processes."""
+    paths = sorted(str(p) for p in root.rglob("*.md"))
+    root_url = canonical_url(root.as_uri() + "/")
+    chunks = [paths[n : n + 200] for n in range(0, len(paths), 200)]
+    started = time.monotonic()
+    if processes <= 1:
+        done = sum(_parse_files(chunk, root_url) for chunk in chunks)
+    else:
+        with ProcessPoolExecutor(processes) as pool:
+            done = sum(pool.map(_parse_files, chunks, [root_url] * len(chunks)))
+    return done, time.monotonic() - started
+
+
+def run(args: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[dict, float, int]:
+    """A crawler command's JSON summary, its wall seconds and its process's peak RSS (MB)."""
+    cmd = [sys.executable, "-c", PEAK, sys.executable, "-m", "crawler", "run", "--json", "--now", NOW]
+    cmd += ["-s", "CHECK_SOURCES=False", *args]
+    started = time.monotonic()
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
+    wall = time.monotonic() - started
+    if proc.returncode != 0:
+        raise RuntimeError(proc.stderr[-2000:])
+    rss = int(re.search(r"peak-rss-kb (\d+)", proc.stderr)[1]) // 1024
+    return json.loads(proc.stdout), wall, rss
+
+
+def compare(work: Path, events: int, crawl: bool, crawl_code: Path | None) -> dict:
+    site = generate(work / "site", days=max(1, events // PER_DAY), events_per_day=PER_DAY)
+    files = len(list(site.root.rglob("*.md")))
+    processes = default_processes()
+    figures = {"events": site.events, "files": files, "processes": processes}
+    _, seconds = bare_loop(site.root, 1)
+    figures["bare_1"] = files / seconds
+    _, seconds = bare_loop(site.root, processes)
+    figures["bare_n"] = files / seconds
+    summary, wall, rss = run(["--db", str(work / "import.db"), "--checkout", str(site.root)])
+    figures["import"] = files / wall
+    figures["import_seconds"], figures["import_rss"] = wall, rss
+    figures["import_events"] = summary["events_new"]
+    _, wall, _ = run(["--db", str(work / "import.db"), "--checkout", str(site.root)])
+    figures["reimport_seconds"] = wall
+    if crawl:
+        env = None
+        if crawl_code:
+            env = {**os.environ, "PYTHONPATH": str(crawl_code)}
+        start = (site.root / "index.md").as_uri()
+        crawl_args = ["--db", str(work / "crawl.db"), "--start-url", start]
+        summary, wall, rss = run(crawl_args, cwd=crawl_code, env=env)
+        figures["crawl"] = files / wall
+        figures["crawl_seconds"], figures["crawl_rss"] = wall, rss
+        figures["crawl_events"] = summary["events_new"]
+    return figures
+
+
+def scale(work: Path, sizes: list[int]) -> list[dict]:
+    rows = []
+    for events in sizes:
+        folder = work / f"scale-{events}"
+        site = generate(folder / "site", days=max(1, events // PER_DAY), events_per_day=PER_DAY)
+        summary, wall, rss = run(["--db", str(folder / "mirror.db"), "--checkout", str(site.root)])
+        rows.append(
+            {
+                "events": site.events,
+                "files": len(list(site.root.rglob("*.md"))),
+                "seconds": wall,
+                "ms_per_event": 1000 * wall / site.events,
+                "rss_mb": rss,
+                "db_mb": (folder / "mirror.db").stat().st_size / 2**20,
+                "stored": summary["events_new"],
+            }
+        )
+        print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
+        subprocess.run(["rm", "-rf", str(folder)], check=False)
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=3000)
+    parser.add_argument("--crawl", action="store_true", help="Also time the file:// crawl.")
+    parser.add_argument("--crawl-code", type=Path, help="Run the file:// crawl from this checkout.")
+    parser.add_argument("--scale", default="", help="Comma-separated record sizes (events) to import.")
+    parser.add_argument("--json", type=Path, help="Write the figures here too.")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        work = Path(folder)
+        figures = {"compare": compare(work, args.events, args.crawl, args.crawl_code)}
+        f = figures["compare"]
+        print(
+            f"{f['events']} events, {f['files']} files, {f['processes']} processes\n"
+            f"bare loop, 1 process: {f['bare_1']:.0f} files/s; {f['processes']} processes:"
+            f" {f['bare_n']:.0f} files/s\n"
+            f"checkout import: {f['import']:.0f} files/s ({f['import_seconds']:.1f} s,"
+            f" peak RSS {f['import_rss']} MB) = {f['import'] / f['bare_n']:.2f}x the bare loop;"
+            f" re-import with nothing changed {f['reimport_seconds']:.1f} s"
+        )
+        if args.crawl:
+            print(
+                f"file:// crawl: {f['crawl']:.0f} files/s ({f['crawl_seconds']:.1f} s); import ="
+                f" {f['import'] / f['crawl']:.2f}x the crawl"
+            )
+        sizes = [int(n) for n in args.scale.split(",") if n]
+        if sizes:
+            figures["scale"] = scale(work, sizes)
+            for row in figures["scale"]:
+                print(
+                    f"{row['events']} events ({row['files']} files): {row['seconds']:.1f} s,"
+                    f" {row['ms_per_event']:.2f} ms/event, peak RSS {row['rss_mb']} MB,"
+                    f" db {row['db_mb']:.0f} MB"
+                )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
