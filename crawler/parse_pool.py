@@ -26,8 +26,10 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-# What the forkserver imports once, so that its forks start ready to parse.
-PRELOAD = ["pipeline.page_reading"]
+# What the forkserver imports once, so that its forks start ready to parse: the event
+# pages' parser, and the source checker's text extraction (trafilatura).  One forkserver
+# serves the whole process (``run`` crawls, then checks), so both are here from the start.
+PRELOAD = ["pipeline.page_reading", "pipeline.extract"]
 
 
 class PoolBroken(Exception):

@@ -27,6 +27,9 @@ class Extracted:
     published: str | None = None
     site_name: str | None = None
     text: str | None = None
+    # Why nothing was extracted (the parse pool's worker died): the page's text and metadata
+    # are not known this time, and what the mirror kept before is left as it is.
+    failed: str | None = None
 
     @property
     def text_hash(self) -> str | None:
@@ -69,6 +72,14 @@ def _json_ld_date(soup: BeautifulSoup) -> str | None:
             if isinstance(item, dict) and item.get("datePublished"):
                 return str(item["datePublished"])
     return None
+
+
+def extract_page(body: bytes, url: str) -> Extracted:
+    """:func:`extract` of a page's bytes, decoded as the check pipeline decodes them.
+
+    What the source checker runs in its parse pool (:mod:`crawler.parse_pool`): the
+    bytes go to the worker process, the small :class:`Extracted` comes back."""
+    return extract(body.decode("utf-8", "replace"), url)
 
 
 def extract(html: str, url: str) -> Extracted:

@@ -32,15 +32,17 @@ def keep(db, item: CheckItem, final_url: str | None, html: str | None, now: str)
     }
     text = digest = None
     if html is not None:
-        # A Redis worker extracted it already, from the same page and URL (crawler.redisqueue).
+        # The check spider (or a Redis worker) extracted it already, in its parse pool, from the
+        # same page and URL (crawler.spiders.sources); extracted here only when it did not.
         found = item.extracted or extract(html, final_url or "")
-        row.update(
-            title=found.title,
-            description=found.description,
-            published=found.published,
-            site_name=found.site_name,
-        )
-        text, digest = found.text, found.text_hash
+        if not found.failed:
+            row.update(
+                title=found.title,
+                description=found.description,
+                published=found.published,
+                site_name=found.site_name,
+            )
+            text, digest = found.text, found.text_hash
     digest = digest or hashlib.sha256(item.body or b"").hexdigest()
     row["content_hash"] = digest
     db["sources"].update(item.source_id, row)

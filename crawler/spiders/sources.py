@@ -12,6 +12,17 @@ settled run calls for are a crawl of their own
 (:class:`crawler.spiders.archive.ArchiveSpider`), which :mod:`crawler.runner`
 starts after this one.
 
+A good HTML answer's text and metadata (:func:`pipeline.extract.extract_page`,
+trafilatura: the CPU-heavy part of a check) are extracted here, in the parse pool's
+worker processes (:mod:`crawler.parse_pool`, ``PARSE_PROCESSES``), and travel on the
+item (``CheckItem.extracted``) as an event page's parse does: a multi-megabyte article
+costs the event loop one ``await``, so the other checks' timeouts fire on time, and the
+pipeline only judges and writes.  Only an answer that can be kept is extracted: 2xx,
+HTML, and ``ok`` by its own facts (:func:`pipeline.liveness.classify`).  A page that the
+host's probe later shows to be a soft 404 is extracted for nothing; those are the host's
+small "not found" pages.  A parser process that dies costs the page its text for this
+check, not the check: it is stored ``ok`` with the reason as its note.
+
 Politeness is per host (:func:`polite_per_host`, shared with the archive
 lookups): ``SOURCE_CONCURRENCY_PER_HOST`` requests in flight, ``SOURCE_DELAY``
 seconds apart as the host sees them (from the end of one answer to the next
@@ -30,6 +41,7 @@ private-address guard and the politeness that demo mode turns off.
 
 from __future__ import annotations
 
+import functools
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
@@ -38,8 +50,17 @@ from scrapy.settings import default_settings
 
 from crawler.failures import error_kind
 from crawler.items import CheckItem, ProbeItem
+from crawler.parse_pool import ParsePool, PoolBroken
 from crawler.spiders import arguments
+from pipeline.extract import Extracted, extract_page, is_html
+from pipeline.liveness import classify
 from pipeline.source_frontier import SourceFrontier
+from pipeline.urls import canonical_url
+
+# A page the pool extracts first, so that trafilatura's first, slow extraction is done early.
+WARM_UP = b"<html><head><title>t</title></head><body><article><p>%s</p></article></body></html>" % (
+    b"words " * 60
+)
 
 # Every status reaches the callback except redirects, which Scrapy follows.
 CHECKED_STATUSES = [*range(200, 300), *range(400, 600), 999]
@@ -96,7 +117,28 @@ class SourceCheckSpider(Spider):
     def progress(self, stats) -> str:
         return f"sources checked {stats.get_value('mirror/sources_checked', 0)}"
 
+    @functools.cached_property
+    def parse_pool(self) -> ParsePool:
+        """Pages' texts are extracted in worker processes (``crawler.parse_pool``), off the event loop."""
+        return ParsePool.from_settings(self.settings)
+
+    def closed(self, reason: str) -> None:
+        if "parse_pool" in self.__dict__:
+            self.parse_pool.close()
+
+    async def warm_up(self) -> None:
+        """Start the parse pool and extract one small page there, before any request is in flight.
+
+        The first job starts the forkserver, which imports trafilatura (``PRELOAD``), and its
+        submission waits for the first worker's fork: on a loaded machine that held the event
+        loop for seconds, too long once requests (or a Redis worker's leases) are waiting."""
+        try:
+            await self.parse_pool.run(extract_page, WARM_UP, "http://example.invalid/warm-up")
+        except PoolBroken as exc:
+            self.logger.warning("parse pool: %s while warming up; a new one starts with the first page", exc)
+
     async def start(self):
+        await self.warm_up()
         # Read after the pipeline opened (and, for a new mirror, created) the database.
         keep = demo_plays(self.settings)
         with SourceFrontier.from_settings(self.settings) as frontier:
@@ -154,7 +196,7 @@ class SourceCheckSpider(Spider):
 
     # -- answers -----------------------------------------------------------
 
-    def checked(self, response):
+    async def checked(self, response):
         meta = response.meta
         content_type = response.headers.get("Content-Type", b"").decode("latin-1") or None
         keep = {}
@@ -162,7 +204,7 @@ class SourceCheckSpider(Spider):
             value = response.headers.get(name)
             if value is not None:
                 keep[name.lower()] = value.decode("latin-1")
-        yield CheckItem(
+        item = CheckItem(
             source_id=meta["source_id"],
             url=meta["source_url"],
             http_status=response.status,
@@ -174,6 +216,23 @@ class SourceCheckSpider(Spider):
             headers=keep,
             body=response.body if 200 <= response.status < 300 else None,
         )
+        await self._extract(item)
+        yield item
+
+    async def _extract(self, item: CheckItem) -> None:
+        """What the store keeps of a good HTML page, extracted in the parse pool (see above)."""
+        if item.body is None or not is_html(item.content_type, item.body):
+            return
+        final_url = canonical_url(item.final_url) if item.final_url else None
+        if classify(item.url, item.http_status, final_url, None, item.headers) != "ok":
+            return
+        try:
+            item.extracted = await self.parse_pool.run(extract_page, item.body, final_url or "")
+        except PoolBroken as exc:
+            # Not extracted again on the loop: the page may be what killed the worker.  The check
+            # stands; the text is kept by the next good check.
+            item.extracted = Extracted(failed=str(exc))
+            item.detail = f"text not kept: {exc}"
 
     def failed(self, failure):
         request = failure.request
