@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import fcntl
 import json
+import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -234,3 +236,13 @@ def redis_server(tmp_path):
     server = RedisServer(folder)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def busy_core():
+    """A process that keeps one core busy for the length of the test: the crawl under test runs
+    on a machine whose other core is taken (a page parsed on the event loop then shows)."""
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
+    yield
+    os.killpg(burner.pid, signal.SIGKILL)
+    burner.wait()

@@ -11,9 +11,6 @@ machine's other core: the stall must be recorded as a timeout.
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 
 import pytest
 from conftest import STALL, SiteServer
@@ -36,15 +33,6 @@ def many_related(title: str, links: int) -> str:
         + "1. [AP](https://apnews.com/x)\n\n### Related:\n\n"
         + "".join(f"{n}. [x ](/news/2019/12/1/r{n}.md) _Context: X_\n" for n in range(1, links + 1))
     )
-
-
-@pytest.fixture
-def busy_core():
-    """A process that keeps one core busy for the length of the test (the issue's busy machine)."""
-    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"], start_new_session=True)
-    yield
-    os.killpg(burner.pid, signal.SIGKILL)
-    burner.wait()
 
 
 @pytest.fixture
