@@ -5,7 +5,7 @@ Scrapy's event loop, it held up every other check: a stalled source whose answer
 second after its download timeout was taken as if on time (asyncio runs the ready socket
 before the due timer once the loop comes back).  In the pool, the timeout fires on time.
 With ``PARSE_PROCESSES=0`` (extract on the loop) the stall below is recorded as a good
-check instead: that is what the second test guards against.
+check instead, in one process and in a Redis worker: ``TEST_PARSE_PROCESSES=0`` shows it.
 """
 
 from __future__ import annotations
@@ -227,3 +227,35 @@ def test_a_dead_parser_costs_the_text_not_the_check(heavy_and_stall, tmp_path):
     assert mirror.scalar("SELECT count(*) FROM source_texts") == 0
     row = mirror.query("SELECT title, content_hash, last_ok_at FROM sources WHERE url LIKE '%/heavy'")[0]
     assert row["title"] is None and row["content_hash"] and row["last_ok_at"]
+
+
+def test_a_redis_worker_extracts_in_its_pool_too(heavy_and_stall, tmp_path, redis_server):
+    """The worker runs the same spider: the heavy article is extracted in its parse pool (the
+    writer stores what the worker extracted) and the stall beside it is a timeout."""
+    site, heavy, stall = heavy_and_stall
+    db = tmp_path / "mirror.db"
+    crawler_in(tmp_path)("--start-url", site.url("news/2013/03/27/index.md"), "--now", NOW, db=db)
+    settings = [*FAST, "-s", "REDIS_SHARDS=2", *BY_HAND]
+    logs = {name: open(tmp_path / f"{name}.log", "w") for name in ("worker", "writer")}  # noqa: SIM115
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "crawler", "worker", "--redis", redis_server.url, "--name", "w0", *settings],
+        stdout=logs["worker"], stderr=logs["worker"], cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        writer = subprocess.run(
+            [sys.executable, "-m", "crawler", "check-links", "--redis", redis_server.url, "--db", str(db),
+             "--now", NOW, "--json", *settings],
+            stdout=logs["writer"], stderr=logs["writer"], cwd=tmp_path, timeout=180,
+        )  # fmt: skip
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+        for log in logs.values():
+            log.close()
+    assert writer.returncode == 0, (tmp_path / "writer.log").read_text()[-3000:]
+    mirror = Mirror(None, db)
+    checks = {row["url"].rsplit("/", 1)[1]: row for row in mirror.query(
+        "SELECT s.url, c.* FROM link_checks c JOIN sources s ON s.id = c.source_id")}  # fmt: skip
+    assert (checks["stall"]["error"], checks["stall"]["http_status"]) == ("timeout", None), checks["stall"]
+    assert checks["heavy"]["outcome"] == "ok"
+    assert "Paragraph 29999 of the storm report" in mirror.scalar("SELECT text FROM source_texts")

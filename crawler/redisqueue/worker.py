@@ -5,9 +5,10 @@ politeness, the same facts in each :class:`CheckItem`) fed from Redis instead of
 ``mirror.db``: ``async def start()`` takes shards (one worker per shard at a time: a
 lease), reads their tasks in batches with ``XREADGROUP``, takes over the tasks a dead
 worker left pending with ``XAUTOCLAIM``, and yields the requests.  Its pipeline
-(:class:`ResultPipeline`) extracts what a good page says (the CPU-heavy part) and pushes
-the facts to the results stream, acknowledging the task in the same transaction.  The
-worker holds no database: the writer (``check-links --redis``) judges, stores and settles.
+(:class:`ResultPipeline`) pushes the facts to the results stream, with what the spider
+extracted from a good page in its parse pool (the CPU-heavy part, off the event loop:
+``PARSE_PROCESSES``), acknowledging the task in the same transaction.  The worker holds
+no database: the writer (``check-links --redis``) judges, stores and settles.
 
 Archive lookups have a stream of their own (``{prefix}:archive``), read by one worker at a
 time (a lease, as a shard's) with a budget of their own: at most ``REDIS_BATCH`` in flight,
@@ -39,12 +40,6 @@ from crawler import redisqueue as redisq
 from crawler.items import ArchiveItem, CheckItem, ProbeItem
 from crawler.spiders.archive import answered, archive_host, lookup_request, not_answered, polite_to_archive
 from crawler.spiders.sources import SourceCheckSpider
-from pipeline.extract import extract, is_html
-from pipeline.urls import canonical_url
-
-WARM_UP = (
-    "<html><head><title>t</title></head><body><article><p>" + "words " * 60 + "</p></article></body></html>"
-)
 
 
 @dataclass(frozen=True)
@@ -110,8 +105,7 @@ class RedisWorkerSpider(SourceCheckSpider):
         self.max_deliveries = max(settings.getint("REDIS_MAX_DELIVERIES"), 2)
         batch = settings.getint("REDIS_BATCH")
         most = settings.getint("REDIS_MAX_INFLIGHT")
-        # trafilatura's first extraction loads much of it: here, before any request waits on it.
-        extract(WARM_UP, "http://example.invalid/warm-up")
+        await self.warm_up()  # the spider extracts good pages' texts in its parse pool
         idle_since = leased_at = 0.0
         while True:
             try:
@@ -414,8 +408,8 @@ class ResultPipeline:
         task = spider.task_of(item)
         if task is None:
             return item
-        # In a thread: the reactor keeps sending this worker's requests on time meanwhile.
-        extracted = await asyncio.to_thread(_extract, item) if isinstance(item, CheckItem) else None
+        # Extracted already, in the parse pool, by the spider (SourceCheckSpider.checked).
+        extracted = item.extracted if isinstance(item, CheckItem) else None
         fields = redisq.result_fields(task.round, item, extracted)
         while True:
             try:
@@ -430,16 +424,6 @@ class ResultPipeline:
         spider.done(task)
         self.crawler.stats.inc_value("mirror/results_pushed")
         return item
-
-
-def _extract(item: CheckItem):
-    """What the writer would extract when it keeps the page (the same call, on the same text)."""
-    if item.body is None or not 200 <= (item.http_status or 0) < 300:
-        return None
-    if not is_html(item.content_type, item.body):
-        return None
-    final_url = canonical_url(item.final_url) if item.final_url else None
-    return extract(item.body.decode("utf-8", "replace"), final_url or "")
 
 
 __all__ = ["RedisWorkerSpider", "ResultPipeline", "ProbeItem"]
