@@ -127,10 +127,22 @@ def strip_prefix(key: str, prefixes: list[str]) -> str:
 
 
 def _prefixed_variant(db: sqlite_utils.Database, event: Event, similarity: float) -> str | None:
-    """Rule 5: the stored event of this date that this one is once a known story prefix is off."""
-    rows = db.execute(
-        "SELECT id, text_key, story, description FROM events WHERE date = ? AND id IS NOT NULL", [event.date]
-    ).fetchall()
+    """Rule 5: the stored event of this date that this one is once a known story prefix is off.
+
+    Only events with evidence (a shared source, or the same description) can match, so they
+    are found first, and the date's entity names are read only when there is one: this runs
+    for every new event that rules 1 to 4 did not place (most of them).
+    """
+    my_description = text_key(event.description or "")
+    sharing = _citing_one_of(db, event)
+    rows = [
+        row
+        for row in db.execute(
+            "SELECT id, text_key, story, description FROM events WHERE date = ? AND id IS NOT NULL",
+            [event.date],
+        ).fetchall()
+        if row[0] in sharing or (my_description and my_description == text_key(row[3] or ""))
+    ]
     if not rows:
         return None
     names = _by_event(
@@ -139,17 +151,9 @@ def _prefixed_variant(db: sqlite_utils.Database, event: Event, similarity: float
         " JOIN events e ON e.id = ec.event_id WHERE e.date = ?",
         event.date,
     )
-    cited = _by_event(
-        db,
-        "SELECT es.event_id, s.url FROM event_sources es JOIN sources s ON s.id = es.source_id"
-        " JOIN events e ON e.id = es.event_id WHERE e.date = ?",
-        event.date,
-    )
     mine = {event.story, *event.contexts()} - {None}
-    my_sources = {source.url for source in event.sources}
-    my_description = text_key(event.description or "")
     best, best_ratio = None, similarity
-    for event_id, key, story, description in rows:
+    for event_id, key, story, _description in rows:
         if stories_differ(event.story, story):
             continue
         known = {text_key(name) for name in mine | names.get(event_id, set()) | {story} if name}
@@ -157,15 +161,25 @@ def _prefixed_variant(db: sqlite_utils.Database, event: Event, similarity: float
         a, b = strip_prefix(event.text_key, prefixes), strip_prefix(key or "", prefixes)
         if a == event.text_key and b == key:
             continue  # no known prefix on either: rules 3 and 4 have decided
-        evidence = my_sources & cited.get(event_id, set()) or (
-            my_description and my_description == text_key(description or "")
-        )
-        if not evidence or not a or not b:
+        if not a or not b:
             continue
         ratio = 1.0 if a == b else SequenceMatcher(None, a, b, autojunk=False).ratio()
         if ratio >= best_ratio:
             best, best_ratio = event_id, ratio
     return best
+
+
+def _citing_one_of(db: sqlite_utils.Database, event: Event) -> set[str]:
+    """The events of this event's date that cite one of its sources."""
+    if not event.sources:
+        return set()
+    placeholders = ",".join("?" for _ in event.sources)
+    rows = db.execute(
+        "SELECT DISTINCT es.event_id FROM event_sources es JOIN sources s ON s.id = es.source_id"
+        f" JOIN events e ON e.id = es.event_id WHERE e.date = ? AND s.url IN ({placeholders})",
+        [event.date, *(source.url for source in event.sources)],
+    ).fetchall()
+    return {row[0] for row in rows}
 
 
 def _by_event(db: sqlite_utils.Database, sql: str, date: str) -> dict[str, set[str]]:
