@@ -226,6 +226,7 @@ class SourceCheckSpider(Spider):
         final_url = canonical_url(item.final_url) if item.final_url else None
         if classify(item.url, item.http_status, final_url, None, item.headers) != "ok":
             return
+        self.crawler.stats.inc_value("mirror/source_texts_extracted")
         try:
             item.extracted = await self.parse_pool.run(extract_page, item.body, final_url or "")
         except PoolBroken as exc:
