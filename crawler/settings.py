@@ -38,8 +38,8 @@ REVALIDATE_MAX_DAYS = 365
 REVALIDATE_JITTER = 0.2
 #: A page with more site links than this is recorded as an error, not stored (real pages hold dozens).
 MAX_LINKS_PER_PAGE = 1000
-#: Worker processes that parse pages off the event loop (crawler.parse_pool); empty: one per core
-#: this process may use; 0: parse on the event loop.
+#: Worker processes that parse pages, and extract cited sources' texts, off the event loop
+#: (crawler.parse_pool); empty: one per core this process may use; 0: on the event loop.
 PARSE_PROCESSES = None
 #: Pages the store writes per transaction.  1 for crawls; the checkout import (run --checkout)
 #: sets 500: a killed import loses at most that many pages, read again by the next run.
