@@ -64,7 +64,6 @@ class CheckoutSpider(EventSiteSpider):
         root_url = canonical_url(self.checkout.as_uri() + "/")
         super().__init__(start_urls=[root_url], site_root=root_url, **kwargs)
         self.files_unchanged = 0  # files not read: their size and mtime are the stored ones
-        self.files_read = 0
         self.ending = False
 
     @classmethod
@@ -130,7 +129,6 @@ class CheckoutSpider(EventSiteSpider):
 
     async def _item(self, url: str, mtime: int, known, future: asyncio.Future) -> PageItem:
         found: FileReading = await future
-        self.files_read += 1
         item = PageItem(
             url=url,
             kind="error",
