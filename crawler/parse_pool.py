@@ -21,6 +21,7 @@ each gets ``PoolBroken``'s reason, and the next page starts a new pool.
 from __future__ import annotations
 
 import asyncio
+import functools
 import multiprocessing
 import os
 from concurrent.futures import ProcessPoolExecutor
@@ -106,3 +107,19 @@ class ParsePool:
         if self._executor is not None:
             self._executor.shutdown(wait=False, cancel_futures=True)
             self._executor, self._spawning = None, None
+
+
+class UsesParsePool:
+    """A spider whose CPU-heavy work runs in a :class:`ParsePool`: made on first use (in its
+    ``start()``), closed with the spider."""
+
+    @functools.cached_property
+    def parse_pool(self) -> ParsePool:
+        return ParsePool.from_settings(self.settings)
+
+    def closed(self, reason: str) -> None:
+        if "parse_pool" in self.__dict__:
+            self.parse_pool.close()
+        closed = getattr(super(), "closed", None)
+        if closed is not None:
+            closed(reason)

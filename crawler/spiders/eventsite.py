@@ -41,7 +41,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.failures import FILE_NOT_FOUND, error_kind
 from crawler.items import PageItem
-from crawler.parse_pool import ParsePool, PoolBroken
+from crawler.parse_pool import PoolBroken, UsesParsePool
 from crawler.progress import site_progress
 from crawler.spiders import ReadsFrontier, arguments
 from pipeline.page_reading import PageReading, read_page
@@ -55,7 +55,7 @@ def _header(response, name: str) -> str | None:
     return value.decode("latin-1") if value else None
 
 
-class EventSiteSpider(ReadsFrontier, Spider):
+class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
     name = "eventsite"
     site_name = "thecontext"  # what the mirror files this site's days and events under
 
@@ -89,16 +89,6 @@ class EventSiteSpider(ReadsFrontier, Spider):
     @property
     def pages_not_due(self) -> int:
         return len(self.not_due)
-
-    @functools.cached_property
-    def parse_pool(self) -> ParsePool:
-        """Pages are parsed in worker processes (``crawler.parse_pool``), off the event loop."""
-        return ParsePool.from_settings(self.settings)
-
-    def closed(self, reason: str) -> None:
-        if "parse_pool" in self.__dict__:
-            self.parse_pool.close()
-        super().closed(reason)
 
     @property
     def allowed_private_hosts(self) -> set[str]:

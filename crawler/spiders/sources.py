@@ -41,7 +41,6 @@ private-address guard and the politeness that demo mode turns off.
 
 from __future__ import annotations
 
-import functools
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
@@ -50,7 +49,7 @@ from scrapy.settings import default_settings
 
 from crawler.failures import error_kind
 from crawler.items import CheckItem, ProbeItem
-from crawler.parse_pool import ParsePool, PoolBroken
+from crawler.parse_pool import PoolBroken, UsesParsePool
 from crawler.spiders import arguments
 from pipeline.extract import Extracted, extract_page, is_html
 from pipeline.liveness import classify
@@ -97,7 +96,7 @@ def demo_plays(settings):
     return plays
 
 
-class SourceCheckSpider(Spider):
+class SourceCheckSpider(UsesParsePool, Spider):
     name = "sources"
 
     def __init__(self, check_all=False, limit=0, only_unchecked=False, run_id=None, **kwargs):
@@ -116,15 +115,6 @@ class SourceCheckSpider(Spider):
 
     def progress(self, stats) -> str:
         return f"sources checked {stats.get_value('mirror/sources_checked', 0)}"
-
-    @functools.cached_property
-    def parse_pool(self) -> ParsePool:
-        """Pages' texts are extracted in worker processes (``crawler.parse_pool``), off the event loop."""
-        return ParsePool.from_settings(self.settings)
-
-    def closed(self, reason: str) -> None:
-        if "parse_pool" in self.__dict__:
-            self.parse_pool.close()
 
     async def warm_up(self) -> None:
         """Start the parse pool and extract one small page there, before any request is in flight.
