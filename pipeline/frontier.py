@@ -86,11 +86,12 @@ class Frontier:
         ).fetchall()
         return {row[0]: row[1:] for row in rows}
 
-    def pages_below(self, prefix: str):
-        """(url, kind, error) of every page below ``prefix``, read as a stream (a checkout's
-        pages may be hundreds of thousands: never all in memory)."""
+    def pages_below(self, prefix: str, after: str = ""):
+        """(url, kind, error) of every page below ``prefix`` (after the URL ``after``), in URL
+        order, read as a stream (a checkout's pages may be hundreds of thousands)."""
         yield from self.conn.execute(
-            "SELECT url, kind, error FROM pages WHERE url >= ? AND url < ?", [prefix, prefix + "\U0010ffff"]
+            "SELECT url, kind, error FROM pages WHERE url >= ? AND url > ? AND url < ? ORDER BY url",
+            [prefix, after, prefix + "\U0010ffff"],
         )
 
     def known_revisions(self, urls: list[str]) -> dict[str, int]:

@@ -49,6 +49,8 @@ from pipeline.urls import canonical_url
 # Files read ahead per worker process: enough to keep every worker busy while the
 # crawl process stores, few enough that memory does not grow with the checkout.
 AHEAD_PER_PROCESS = 4
+# Missing files asked for at a time by the end-of-walk pass.
+MISSING_AT_ONCE = 500
 
 
 class CheckoutSpider(EventSiteSpider):
@@ -64,7 +66,8 @@ class CheckoutSpider(EventSiteSpider):
         root_url = canonical_url(self.checkout.as_uri() + "/")
         super().__init__(start_urls=[root_url], site_root=root_url, **kwargs)
         self.files_unchanged = 0  # files not read: their size and mtime are the stored ones
-        self.ending = False
+        self.missing_after = ""  # the end-of-walk pass: where its last lot ended (a URL)
+        self.missing_done = False
 
     @classmethod
     def from_crawler(cls, crawler, *args, **kwargs):
@@ -152,13 +155,17 @@ class CheckoutSpider(EventSiteSpider):
 
     def missing_files(self):
         """Once the walk is stored: ask, as file:// requests, for the known pages whose file is
-        missing (dangling links, files deleted upstream); each is recorded "file not found"."""
-        if self.ending:
+        missing (dangling links, files deleted upstream); each is recorded "file not found".
+
+        Asked ``MISSING_AT_ONCE`` at a time (each time the crawl is idle again), in URL order
+        from where the last lot ended: a whole record has tens of thousands of dangling links,
+        and queued at once their requests were the largest thing in memory."""
+        if self.missing_done:
             return
-        self.ending = True
         self.crawler.get_item_pipeline(StorePipeline).flush()  # the last batch's links, readable
         asked = 0
-        for url, _kind, error in self.frontier.pages_below(self.site.url + "news/"):
+        for url, _kind, error in self.frontier.pages_below(self.site.url + "news/", after=self.missing_after):
+            self.missing_after = url
             if error == FILE_NOT_FOUND or not self.in_window(url):
                 continue
             if os.path.exists(unquote(urlsplit(url).path)):
@@ -168,5 +175,8 @@ class CheckoutSpider(EventSiteSpider):
                 continue
             self.crawler.engine.crawl(request)
             asked += 1
+            if asked >= MISSING_AT_ONCE:
+                raise DontCloseSpider
+        self.missing_done = True
         if asked:
             raise DontCloseSpider
