@@ -21,6 +21,8 @@ import pytest
 from conftest import STALL, Mirror, SiteServer, crawler_in
 from test_sources import HTML, NOT_FOUND_PAGE, article
 
+from crawler.testing.sitegen import write_citing_site
+
 NOW = "2026-03-01T12:00:00+00:00"
 LATER = "2026-03-20T12:00:00+00:00"
 TIMEOUT = 2
@@ -44,15 +46,7 @@ def heavy_article(paragraphs: int) -> bytes:
 
 def cite(folder: Path, sources: list[str]) -> SiteServer:
     """An event site whose one event cites ``sources``."""
-    day = folder / "site" / "news/2013/03/27"
-    day.mkdir(parents=True)
-    cited = "\n".join(f"{n}. [Outlet {n}]({url})" for n, url in enumerate(sources, 1))
-    (day / "event.md").write_text(
-        f"### [2013-03-27](/news/2013/03/27/index.md)\n\n# Something happens.\n\n### Sources:\n\n{cited}\n"
-    )
-    (day / "index.md").write_text(
-        "## [2013-03-27](/news/2013/03/27/index.md)\n\n### [Something happens. ](/news/2013/03/27/event.md)\n"
-    )
+    write_citing_site(folder, sources)
     return SiteServer(folder / "site", host="127.0.0.1")
 
 
