@@ -4,7 +4,7 @@ It is :class:`crawler.spiders.sources.SourceCheckSpider` (the same requests, the
 politeness, the same facts in each :class:`CheckItem`) fed from Redis instead of
 ``mirror.db``: ``async def start()`` takes shards (one worker per shard at a time: a
 lease), reads their tasks in batches with ``XREADGROUP``, takes over the tasks a dead
-worker left pending with ``XAUTOCLAIM``, and yields the requests.  Its pipeline
+worker left pending (``XPENDING``, ``XCLAIM``), and yields the requests.  Its pipeline
 (:class:`ResultPipeline`) pushes the facts to the results stream, with what the spider
 extracted from a good page in its parse pool (the CPU-heavy part, off the event loop:
 ``PARSE_PROCESSES``), acknowledging the task in the same transaction.  The worker holds
