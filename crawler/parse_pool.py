@@ -24,6 +24,8 @@ import asyncio
 import functools
 import multiprocessing
 import os
+import threading
+import time
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
@@ -46,6 +48,27 @@ def default_processes() -> int:
 
 def _ready() -> None:
     """A job that only proves a worker is up."""
+
+
+def _exit_with(owner: int) -> None:
+    """In each worker: end when the crawl process that owns the pool is gone.
+
+    A crawl killed with SIGKILL cannot stop its workers, and a worker never sees its queue
+    close (it holds both ends of it, as every multiprocessing queue's reader does), so
+    orphaned workers waited for work for ever, and kept the forkserver alive with them
+    (found after the kill -9 tests: three idle processes left by each)."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1)
+            try:
+                os.kill(owner, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # alive, under another user (a reused pid): keep watching
+                pass
+
+    threading.Thread(target=watch, name="exit-with-owner", daemon=True).start()
 
 
 def _spawn(executor: ProcessPoolExecutor, processes: int) -> None:
@@ -78,7 +101,9 @@ class ParsePool:
         if self.processes > 0 and self._executor is None:
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(PRELOAD)
-            self._executor = ProcessPoolExecutor(self.processes, mp_context=context)
+            self._executor = ProcessPoolExecutor(
+                self.processes, mp_context=context, initializer=_exit_with, initargs=(os.getpid(),)
+            )
             try:
                 loop = asyncio.get_running_loop()
             except RuntimeError:  # no loop: nothing to hold up

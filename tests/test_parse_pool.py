@@ -120,3 +120,60 @@ def test_a_worker_that_dies_fails_its_page_and_the_next_page_gets_a_new_pool():
 
     reading = asyncio.run(scenario())
     assert reading.error is None and reading.parsed.title == "After the crash."
+
+
+def _children(pid: int) -> set[int]:
+    """The processes whose parent is ``pid`` (read from /proc)."""
+    found = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    fields = stat.read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry))
+    return found
+
+
+def _descendants(pid: int) -> set[int]:
+    found, todo = set(), [pid]
+    while todo:
+        for child in _children(todo.pop()):
+            if child not in found:
+                found.add(child)
+                todo.append(child)
+    return found
+
+
+def test_the_parse_workers_end_with_a_crawl_killed_by_sigkill(tmp_path):
+    """A crawl killed with SIGKILL (the OOM killer, a stuck job's timeout) cannot stop its parse
+    workers; they notice it is gone and end, and the forkserver with them."""
+    import subprocess
+    import sys
+    import time
+
+    from crawler.testing.sitegen import generate
+
+    site = generate(tmp_path / "checkout", days=60, events_per_day=30)
+    cmd = [sys.executable, "-m", "crawler", "run", "--db", str(tmp_path / "m.db"), "--checkout",
+           str(site.root), "-s", "CHECK_SOURCES=False", "-s", "PARSE_PROCESSES=2"]
+    proc = subprocess.Popen(cmd, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        helpers: set[int] = set()
+        while time.monotonic() < deadline and len(helpers) < 3:  # the forkserver and two workers
+            time.sleep(0.2)
+            helpers = _descendants(proc.pid)
+        assert len(helpers) >= 3 and proc.poll() is None, helpers
+    finally:
+        proc.kill()  # SIGKILL, to the crawl process alone
+        proc.wait()
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline and [pid for pid in helpers if os.path.exists(f"/proc/{pid}")]:
+        time.sleep(0.2)
+    left = [pid for pid in helpers if os.path.exists(f"/proc/{pid}")]
+    for pid in left:  # do not leave them behind if the test fails
+        os.kill(pid, 9)
+    assert not left, "parse workers outlived their crawl"
