@@ -394,7 +394,8 @@ class RedisWorkerSpider(SourceCheckSpider):
 
 
 class ResultPipeline:
-    """Extract what a good page says, push the facts, ack the task: one Redis transaction."""
+    """Push the check's facts (with what the spider extracted in its parse pool) and ack the task:
+    one Redis transaction."""
 
     def __init__(self, crawler):
         self.crawler = crawler

@@ -39,10 +39,29 @@ class ResultsReader(Spider):
 
     :class:`RedisWriterSpider` (the checks) and :class:`RedisArchiveWriterSpider` (the archive
     lookups, once the round is settled) differ in what they queue (``_begin``), what they
-    store (``stores``) and how they read from ``mirror.db`` what is still missing (``_missing``).
+    store (``stores``, through ``store_pipeline``), the key that says their tasks are queued
+    (``_enqueued_key``) and how they read from ``mirror.db`` what is still missing (``_missing``).
     """
 
     stores: tuple[type, ...] = ()
+    store_pipeline = ""  # the pipeline that stores a result; AckPipeline acknowledges it after
+
+    @classmethod
+    def update_settings(cls, settings):
+        super().update_settings(settings)
+        settings.set(
+            "ITEM_PIPELINES",
+            {cls.store_pipeline: 400, "crawler.redisqueue.writer.AckPipeline": 500},
+            priority="spider",
+        )
+
+    def _enqueued_key(self) -> str:
+        raise NotImplementedError
+
+    async def _held(self) -> bool:
+        """Does Redis still hold this phase's round, with its tasks queued (not lost in a restart)?"""
+        held = await self.redis.get(self.keys.round) == str(self.run_id).encode()
+        return held and bool(await self.redis.exists(self._enqueued_key()))
 
     def __init__(self, redis_url=None, run_id=None, **kw):
         super().__init__(**kw)
@@ -129,6 +148,7 @@ class ResultsReader(Spider):
 class RedisWriterSpider(ResultsReader):
     name = "redis-writer"
     stores = (CheckItem, ProbeItem)
+    store_pipeline = "crawler.redisqueue.writer.RedisWriterPipeline"
     what = "sources checked"
 
     def __init__(self, redis_url=None, run_id=None, check_all=False, limit=0, only_unchecked=False, **kw):
@@ -137,24 +157,12 @@ class RedisWriterSpider(ResultsReader):
         self.only_unchecked = bool(only_unchecked)
         self.limit = int(limit or 0)
 
-    @classmethod
-    def update_settings(cls, settings):
-        super().update_settings(settings)
-        settings.set(
-            "ITEM_PIPELINES",
-            {
-                "crawler.redisqueue.writer.RedisWriterPipeline": 400,
-                "crawler.redisqueue.writer.AckPipeline": 500,
-            },
-            priority="spider",
-        )
 
     def progress(self, stats) -> str:
         return f"sources checked {stats.get_value('mirror/sources_checked', 0)} (round {self.run_id})"
 
-    async def _held(self) -> bool:
-        held = await self.redis.get(self.keys.round) == str(self.run_id).encode()
-        return held and bool(await self.redis.exists(self.keys.enqueued(self.run_id)))
+    def _enqueued_key(self) -> str:
+        return self.keys.enqueued(self.run_id)
 
     async def _begin(self) -> set[int]:
         """Make sure the round is on the streams; the sources it expects a check row for."""
@@ -191,30 +199,19 @@ class RedisArchiveWriterSpider(ResultsReader):
 
     name = "redis-archive-writer"
     stores = (ArchiveItem,)
+    store_pipeline = "crawler.redisqueue.writer.RedisArchivePipeline"
     what = "archive lookups"
 
     def __init__(self, redis_url=None, run_id=None, lookups=None, **kw):
         super().__init__(redis_url, run_id, **kw)
         self.lookups = lookups
 
-    @classmethod
-    def update_settings(cls, settings):
-        super().update_settings(settings)
-        settings.set(
-            "ITEM_PIPELINES",
-            {
-                "crawler.redisqueue.writer.RedisArchivePipeline": 400,
-                "crawler.redisqueue.writer.AckPipeline": 500,
-            },
-            priority="spider",
-        )
 
     def progress(self, stats) -> str:
         return f"archive lookups {stats.get_value('mirror/archive_answers', 0)} (round {self.run_id})"
 
-    async def _held(self) -> bool:
-        held = await self.redis.get(self.keys.round) == str(self.run_id).encode()
-        return held and bool(await self.redis.exists(self.keys.archive_enqueued(self.run_id)))
+    def _enqueued_key(self) -> str:
+        return self.keys.archive_enqueued(self.run_id)
 
     def _due(self):
         lookups = self.lookups
