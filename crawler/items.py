@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pipeline.normalise import Day, Event
+from pipeline.normalise import Day, Event, Normalised
 from pipeline.parsed import ParsedPage
 
 
@@ -39,6 +39,9 @@ class PageItem:
     # nothing is parsed or rewritten, only "seen" moves.
     unchanged: bool = False
     parsed: ParsedPage | None = None
+    # The parse in normal form, when the parse pool made it beside the parse (else the
+    # normalise pipeline makes it).
+    normalised: Normalised | None = None
     revision: int | None = None  # the portal page's revision id, which says when it changed
     file_mtime: int | None = None  # a checkout's file: its mtime (ns) when it was read
     # Links on the page that are not URLs ({"href", "reason"}): recorded, not followed or stored.

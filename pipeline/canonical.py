@@ -143,8 +143,9 @@ class Canonical:
             rows.insert(db, "events", {"id": event_id, **content, "first_seen": now, "site": self.run.site})
         else:
             rows.update(db, "events", "id", event_id, content)
-        for table in ("event_sources", "related_events", "event_contexts"):
-            db.execute(f"DELETE FROM {table} WHERE event_id = ?", [event_id])
+            # Its child rows are written again below (a new event has none yet).
+            for table in ("event_sources", "related_events", "event_contexts"):
+                db.execute(f"DELETE FROM {table} WHERE event_id = ?", [event_id])
         for position, source in enumerate(event.sources, 1):
             db.execute(
                 "INSERT INTO sources (url, cited_url, domain, first_seen, status, strikes)"

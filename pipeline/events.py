@@ -13,7 +13,7 @@ from pipeline.canonical import Canonical
 from pipeline.normalise import Event
 from pipeline.removals import Removals
 from pipeline.runs import SyncRun
-from pipeline.snapshots import event_from_snapshot, event_snapshot
+from pipeline.snapshots import event_snapshot
 
 
 class Events:
@@ -29,12 +29,15 @@ class Events:
         self.run.tally.seen.add(event_id)
         snapshot = event_snapshot(event)
         content_hash = event.content_hash()
-        if not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone():
-            # Shown whole at once (the election below then finds it current): see show_new.
+        new = not self.db.execute("SELECT 1 FROM events WHERE id = ?", [event_id]).fetchone()
+        if new:
+            # Shown whole at once: see show_new.
             self.run.tally.new.add(event_id)
-            self.canonical.show_new(event_id, event_from_snapshot(snapshot), content_hash, now)
-        # An edit in place overwrites this URL's snapshot: keep the old one for the version row.
-        before = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [event.url]).fetchone()
+            self.canonical.show_new(event_id, event, content_hash, now)
+            before = None
+        else:
+            # An edit in place overwrites this URL's snapshot: keep the old one for the version row.
+            before = self.db.execute("SELECT snapshot FROM event_urls WHERE url = ?", [event.url]).fetchone()
         self.db.execute(
             """
             INSERT INTO event_urls (url, event_id, via, date, text_key, title, listed,
@@ -96,7 +99,10 @@ class Events:
                 ],
             )
         self.db.execute("UPDATE event_urls SET removed_at = NULL WHERE url = ?", [event.url])
-        self.canonical.elect(event_id, now, overwritten={event.url: before[0] if before else None})
+        if not new:
+            # A new event has one variant, this page, and show_new has shown it: no election
+            # (event_urls.event_id is a foreign key, so no other variant can name the new id).
+            self.canonical.elect(event_id, now, overwritten={event.url: before[0] if before else None})
         self._spellings(event, now)
         self.removals.restore(event_id, ("gone", "superseded"))
 

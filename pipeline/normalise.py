@@ -209,8 +209,39 @@ def normalise_day(page: DayPage, url: str, site: SiteRoot, rejected: list[dict] 
     return Day(date=page.date, url=url, listings=listings, previous_url=previous)
 
 
+@dataclass
+class Normalised:
+    """What one parsed page holds, in normal form: its events, its day listing, and the links on
+    it that are not URLs ({"href", "reason"})."""
+
+    events: list[Event] = field(default_factory=list)
+    day: Day | None = None
+    bad_links: list[dict] = field(default_factory=list)
+
+
+def normalise_page(parsed, url: str, site: SiteRoot, max_sources: int = 0) -> Normalised:
+    """A pure function of the parse, so it runs where the parse runs: in the parse pool's
+    workers for the markdown site (``pipeline.page_reading``), in the pipeline otherwise."""
+    rejected: list[dict] = []
+    found = Normalised()
+    if isinstance(parsed, EventPage):
+        found.events = [normalise_event(parsed, url, site, rejected, max_sources)]
+    elif isinstance(parsed, DayPage):
+        found.day = normalise_day(parsed, url, site, rejected)
+    elif isinstance(parsed, PortalDay):
+        found.events = [
+            normalise_event(page, event_url, site, rejected, max_sources) for event_url, page in parsed.events
+        ]
+        found.day = normalise_day(parsed.listing, url, site, rejected)
+    # One bad link costs that link, not the page: it is recorded on the page's row.
+    found.bad_links = list({link["href"]: link for link in rejected}.values())
+    return found
+
+
 class NormalisePipeline:
-    """Turn parsed pages into the mirror's normal form (see module docstring)."""
+    """Turn parsed pages into the mirror's normal form (see module docstring).
+
+    A page read in the parse pool arrives normalised already (``item.normalised``)."""
 
     def __init__(self, crawler):
         self.crawler = crawler
@@ -221,19 +252,12 @@ class NormalisePipeline:
         return cls(crawler)
 
     def process_item(self, item):
-        site = self.crawler.spider.site
-        rejected: list[dict] = []
-        if isinstance(item.parsed, EventPage):
-            item.events = [normalise_event(item.parsed, item.url, site, rejected, self.max_sources)]
-        elif isinstance(item.parsed, DayPage):
-            item.day = normalise_day(item.parsed, item.url, site, rejected)
-        elif isinstance(item.parsed, PortalDay):
-            most = self.max_sources
-            events = item.parsed.events
-            item.events = [normalise_event(page, url, site, rejected, most) for url, page in events]
-            item.day = normalise_day(item.parsed.listing, item.url, site, rejected)
-        # One bad link costs that link, not the page: it is recorded on the page's row.
-        item.bad_links = list({link["href"]: link for link in rejected}.values())
+        if item.normalised is None and item.parsed is not None:
+            site = self.crawler.spider.site
+            item.normalised = normalise_page(item.parsed, item.url, site, self.max_sources)
+        if item.normalised is not None:
+            item.events, item.day = item.normalised.events, item.normalised.day
+            item.bad_links = item.normalised.bad_links
         if item.bad_links:
             logger.warning(
                 "%s: %d link(s) not used, listed in pages.bad_links (first: %r, %s)",

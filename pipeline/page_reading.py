@@ -15,6 +15,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from pipeline.normalise import Normalised, normalise_page
 from pipeline.parse import parse_page
 from pipeline.parsed import PageError, ParsedPage
 from pipeline.urls import SiteRoot
@@ -29,9 +30,27 @@ class PageReading:
     parsed: ParsedPage | None = None
     links: list[str] = field(default_factory=list)  # the news tree's pages it links to, in order
     error: str | None = None
+    normalised: Normalised | None = None  # with ``normalise_as``: the parse in normal form
 
 
-def read_page(body: bytes, url: str, site: SiteRoot, max_size: int = 0, max_links: int = 0) -> PageReading:
+@dataclass(frozen=True)
+class NormaliseAs:
+    """Normalise the parse in the worker too, as the page ``url`` (its canonical URL), keeping
+    ``max_sources`` sources an event: the normalise pipeline's work, moved off the crawl
+    process, which is the import's limit (it stores)."""
+
+    url: str
+    max_sources: int = 0
+
+
+def read_page(
+    body: bytes,
+    url: str,
+    site: SiteRoot,
+    max_size: int = 0,
+    max_links: int = 0,
+    normalise_as: NormaliseAs | None = None,
+) -> PageReading:
     """Decode, check and parse a page served at ``url``; never raises for what a page holds."""
     try:
         if max_size and len(body) > max_size:
@@ -59,7 +78,10 @@ def read_page(body: bytes, url: str, site: SiteRoot, max_size: int = 0, max_link
     if max_links and len(links) > max_links:
         # No page of the site links to more than a few dozen: this one is broken or hostile.
         return PageReading(error=f"too many links ({len(links)} > MAX_LINKS_PER_PAGE {max_links})")
-    return PageReading(parsed=parsed, links=links)
+    reading = PageReading(parsed=parsed, links=links)
+    if normalise_as is not None:
+        reading.normalised = normalise_page(parsed, normalise_as.url, site, normalise_as.max_sources)
+    return reading
 
 
 def _news_links(hrefs, url: str, site: SiteRoot, stop_after: int = 0) -> list[str]:
@@ -86,7 +108,13 @@ class FileReading:
 
 
 def read_file(
-    path: str, url: str, site: SiteRoot, max_size: int = 0, max_links: int = 0, known_hash: str | None = None
+    path: str,
+    url: str,
+    site: SiteRoot,
+    max_size: int = 0,
+    max_links: int = 0,
+    known_hash: str | None = None,
+    normalise_as: NormaliseAs | None = None,
 ) -> FileReading:
     """Read a checkout's file in the worker (the crawl process only gets the parse back)."""
     try:
@@ -101,4 +129,4 @@ def read_file(
     content_hash = hashlib.sha256(body).hexdigest()
     if content_hash == known_hash:
         return FileReading(len(body), content_hash, None)
-    return FileReading(len(body), content_hash, read_page(body, url, site, max_size, max_links))
+    return FileReading(len(body), content_hash, read_page(body, url, site, max_size, max_links, normalise_as))

@@ -42,7 +42,7 @@ from crawler.failures import FILE_NOT_FOUND
 from crawler.items import PageItem
 from crawler.parse_pool import PoolBroken
 from crawler.spiders.eventsite import EventSiteSpider
-from pipeline.page_reading import FileReading, PageReading, read_file
+from pipeline.page_reading import FileReading, NormaliseAs, PageReading, read_file
 from pipeline.store import StorePipeline
 from pipeline.urls import canonical_url
 
@@ -125,8 +125,11 @@ class CheckoutSpider(EventSiteSpider):
     async def _read(self, path: Path, url: str, known_hash: str | None) -> FileReading:
         limit = self.settings.getint("DOWNLOAD_MAXSIZE")
         most = self.settings.getint("MAX_LINKS_PER_PAGE")
+        normalise_as = NormaliseAs(url, self.settings.getint("MAX_SOURCES_PER_EVENT"))
         try:
-            return await self.parse_pool.run(read_file, str(path), url, self.site, limit, most, known_hash)
+            return await self.parse_pool.run(
+                read_file, str(path), url, self.site, limit, most, known_hash, normalise_as
+            )
         except PoolBroken as exc:
             return FileReading(0, None, PageReading(error=str(exc)))
 
@@ -151,6 +154,7 @@ class CheckoutSpider(EventSiteSpider):
                 item.http_status = None  # not read at all
             return item
         item.parsed, item.kind, item.links = reading.parsed, reading.parsed.kind, reading.links
+        item.normalised = reading.normalised
         return item
 
     def missing_files(self):

@@ -44,7 +44,7 @@ from crawler.items import PageItem
 from crawler.parse_pool import PoolBroken, UsesParsePool
 from crawler.progress import site_progress
 from crawler.spiders import ReadsFrontier, arguments
-from pipeline.page_reading import PageReading, read_page
+from pipeline.page_reading import NormaliseAs, PageReading, read_page
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
 
 REDIRECTS = [301, 302, 303, 307, 308]
@@ -217,8 +217,10 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
                 yield output
             return
         try:
+            most_links = self.settings.getint("MAX_LINKS_PER_PAGE")
+            normalise_as = NormaliseAs(item.url, self.settings.getint("MAX_SOURCES_PER_EVENT"))
             reading = await self.parse_pool.run(
-                read_page, body, response.url, self.site, limit, self.settings.getint("MAX_LINKS_PER_PAGE")
+                read_page, body, response.url, self.site, limit, most_links, normalise_as
             )
         except PoolBroken as exc:
             reading = PageReading(error=str(exc))
@@ -227,6 +229,7 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
             yield item
             return
         item.parsed, item.kind, item.links = reading.parsed, reading.parsed.kind, reading.links
+        item.normalised = reading.normalised
         yield item
         for url in item.links:
             follow = self._request(url)
