@@ -36,17 +36,35 @@ class Frontier:
         row = self.conn.execute("SELECT next_check_at FROM pages WHERE url = ?", [url]).fetchone()
         return row is None or row[0] is None or row[0] <= self.clock.iso()
 
-    def due_pages(self, site_root: str, everything: bool = False) -> list[str]:
-        """Pages of this site to ask about at the start of a run, newest day first."""
+    def due_pages(self, site_root: str, everything: bool = False, lot: int = 5000):
+        """Pages of this site to ask about at the start of a run, newest day first (undated last).
+
+        Read ``lot`` rows at a time, each lot a query of its own that starts after the last
+        row of the one before: a full run of the whole record holds one lot in memory, not
+        300,000 URLs, and no read transaction stays open across the crawl (it would hold
+        back the WAL's checkpoints, and hide the store's commits from this connection)."""
         where = "url >= ? AND url < ?"
-        params = [site_root, site_root + "\U0010ffff"]
+        params: list = [site_root, site_root + "\U0010ffff"]
         if not everything:
             where += " AND (next_check_at IS NULL OR next_check_at <= ?)"
             params.append(self.clock.iso())
-        rows = self.conn.execute(
-            f"SELECT url FROM pages WHERE {where} ORDER BY date DESC, url", params
-        ).fetchall()
-        return [row[0] for row in rows]
+        after: tuple[str, str] | None = None
+        while True:
+            page_after = ""
+            keys = []
+            if after is not None:
+                page_after = " AND (coalesce(date, '') < ? OR (coalesce(date, '') = ? AND url > ?))"
+                keys = [after[0], after[0], after[1]]
+            rows = self.conn.execute(
+                f"SELECT coalesce(date, ''), url FROM pages WHERE {where}{page_after}"
+                " ORDER BY coalesce(date, '') DESC, url LIMIT ?",
+                [*params, *keys, lot],
+            ).fetchall()
+            for _date, url in rows:
+                yield url
+            if len(rows) < lot:
+                return
+            after = rows[-1]
 
     def known_page(self, url: str) -> dict | None:
         """Kind, validators and hash of a page whose content the mirror holds.

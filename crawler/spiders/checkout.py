@@ -55,7 +55,7 @@ MISSING_AT_ONCE = 500
 
 class CheckoutSpider(EventSiteSpider):
     name = "checkout"
-    custom_settings = {"STORE_BATCH_PAGES": 500}
+    custom_settings = {**EventSiteSpider.custom_settings, "STORE_BATCH_PAGES": 500}
 
     def __init__(self, checkout: str | None = None, **kwargs):
         if not checkout:

@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from scrapy import Request, Spider
 from scrapy.spidermiddlewares.httperror import HttpError
 
+from crawler.asked import AskedUrls
 from crawler.failures import FILE_NOT_FOUND, error_kind
 from crawler.items import PageItem
 from crawler.parse_pool import PoolBroken, UsesParsePool
@@ -58,6 +59,9 @@ def _header(response, name: str) -> str | None:
 class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
     name = "eventsite"
     site_name = "thecontext"  # what the mirror files this site's days and events under
+    # Each URL is asked once a run by ``_request`` (``self.asked``, on disk): Scrapy's duplicate
+    # filter would keep a second, in-memory set of every request's fingerprint.
+    custom_settings = {"DUPEFILTER_CLASS": "scrapy.dupefilters.BaseDupeFilter"}
 
     def __init__(
         self,
@@ -79,8 +83,7 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         self.since, self.until = arguments.window(since, until)
         self.max_pages = int(max_pages or 0)
         self.full = arguments.flag(full)
-        self.requested: set[str] = set()
-        self.not_due: set[str] = set()  # known pages skipped because they are not due
+        self.asked = AskedUrls()  # what this run asked for, and the known pages it found not due
         self.start_results: dict[str, str] = {}  # start URL -> "ok" or the failure
 
     def progress(self, stats) -> str:
@@ -88,7 +91,11 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
 
     @property
     def pages_not_due(self) -> int:
-        return len(self.not_due)
+        return self.asked.not_due
+
+    def closed(self, reason: str) -> None:
+        self.asked.close()
+        super().closed(reason)
 
     @property
     def allowed_private_hosts(self) -> set[str]:
@@ -140,16 +147,18 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
     def _request(self, url: str, start: bool = False, always: bool = False) -> Request | PageItem | None:
         """The request for a page that is due (or ``always``); a page that cannot be asked is an
         error item."""
-        if url in self.requested:
+        met = self.asked.state(url)
+        if met:
             return None
-        if self.max_pages and len(self.requested) >= self.max_pages:
+        if self.max_pages and self.asked.requested >= self.max_pages:
             return None
         if not start and not self.in_window(url):
             return None
         if not (start or always or self.full or self.frontier.is_due(url)):
-            self.not_due.add(url)
+            if met is None:
+                self.asked.pass_over(url)
             return None
-        self.requested.add(url)
+        self.asked.ask(url)
         limit = self.url_length_limit
         if limit and len(url) > limit:
             # Scrapy's UrlLengthMiddleware would drop the request without a word, and the
@@ -254,7 +263,7 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         if target == item.url:
             item.error = "redirect loop: redirects to itself"
         follow = self._request(target)
-        if follow is None and target not in self.requested:
+        if follow is None and target not in self.asked:
             item.error = "redirect leaves the site or the date window; not followed"
         yield item
         if follow is not None:
