@@ -49,10 +49,13 @@ PEAK = (
 )
 
 
-def timed(cmd: list[str], cwd: Path | None = None) -> tuple[subprocess.CompletedProcess, float, int]:
+def timed(
+    cmd: list[str], cwd: Path | None = None, env: dict | None = None
+) -> tuple[subprocess.CompletedProcess, float, int]:
     """Run a command; its output, wall seconds and peak RSS in MB."""
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", PEAK, *cmd], cwd=cwd, capture_output=True, text=True)
+    cmd = [sys.executable, "-c", PEAK, *cmd]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True)
     wall = time.monotonic() - started
     match = re.search(r"peak-rss-kb (\d+)", proc.stderr)
     return proc, wall, int(match[1]) // 1024 if match else 0

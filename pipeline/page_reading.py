@@ -120,9 +120,14 @@ def read_file(
     try:
         with open(path, "rb") as file:
             size = os.fstat(file.fileno()).st_size
-            if max_size and size > max_size:  # not read: the size is the reason
+            if max_size and size > max_size:  # not kept: the size is the reason
+                # Hashed a megabyte at a time, as a file:// crawl hashes what it read: the
+                # same row, and the file is not read again until it changes.
+                digest = hashlib.sha256()
+                for chunk in iter(lambda: file.read(1 << 20), b""):
+                    digest.update(chunk)
                 error = f"size: {size} bytes, over DOWNLOAD_MAXSIZE"
-                return FileReading(size, None, PageReading(error=error))
+                return FileReading(size, digest.hexdigest(), PageReading(error=error))
             body = file.read()
     except OSError as exc:  # gone since the walk saw it, unreadable, a directory named *.md
         return FileReading(0, None, PageReading(error=f"cannot read the file: {exc.strerror or exc}"))

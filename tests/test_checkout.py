@@ -68,6 +68,20 @@ def test_a_checkout_import_is_the_file_crawl_table_for_table(checkout, crawl, tm
     assert missing > 0 and imported.summary["errors_by_reason"] == {"file not found": missing}
 
 
+def test_a_file_over_the_size_limit_is_recorded_as_a_crawl_records_it(checkout, crawl, tmp_path):
+    event = next(checkout.root.glob("news/*/*/*/[!i]*.md"))
+    event.write_bytes(event.read_bytes() + b"\n" + b"padding " * 4000)
+    limit = ("-s", f"DOWNLOAD_MAXSIZE={event.stat().st_size - 100}")
+    start = (checkout.root / "index.md").as_uri()
+    crawled = crawl("--start-url", start, "--now", NOW, *limit, db=tmp_path / "crawled.db")
+    imported = import_(crawl, checkout, *limit, db=tmp_path / "imported.db")
+    assert_same_mirror(crawled, imported)
+    row = imported.query("SELECT error, content_hash, size FROM pages WHERE error LIKE 'size:%'")
+    assert len(row) == 1 and row[0]["content_hash"] and row[0]["size"] == event.stat().st_size
+    again = import_(crawl, checkout, *limit, db=tmp_path / "imported.db", now=LATER)
+    assert again.summary["pages_fetched"] == 0  # size and mtime stored: not read again
+
+
 def test_a_reimport_reads_only_the_files_that_changed(checkout, crawl, tmp_path):
     db = tmp_path / "mirror.db"
     import_(crawl, checkout, db=db)

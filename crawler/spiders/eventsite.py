@@ -31,6 +31,7 @@ up the event loop, so other requests' timeouts fire on time.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import functools
 import hashlib
@@ -112,11 +113,26 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         for day in self._window_days():
             request = self._request(self.site.url + f"news/{day:%Y/%m}/{day.day}/index.md")
             if request is not None:
+                await self._room_in_queue()
                 yield request
         for url in self.frontier.due_pages(self.site.url, everything=self.full):
             request = self._request(url)
             if request is not None:
+                await self._room_in_queue()
                 yield request
+
+    async def _room_in_queue(self) -> None:
+        """Wait while the scheduler holds ``START_REQUESTS_AHEAD`` requests.
+
+        Scrapy reads ``start()`` as fast as it yields, whether or not the downloader has room,
+        so a ``--full`` resync of the whole record queued all its requests (each with its
+        validators) in memory at once.  Read this way, the queue holds a few seconds of work."""
+        scheduler = self.crawler.engine.scheduler
+        if scheduler is None or not hasattr(scheduler, "__len__"):  # a scheduler that cannot say
+            return
+        most = self.settings.getint("START_REQUESTS_AHEAD")
+        while most and len(scheduler) >= most:
+            await asyncio.sleep(0.05)
 
     def _window_days(self) -> list[dt.date]:
         """Day pages to ask for directly: the window's, newest first.
