@@ -34,7 +34,7 @@ from pathlib import Path
 
 from crawler.parse_pool import default_processes
 from crawler.testing.sitegen import generate
-from pipeline.page_reading import read_page
+from pipeline.page_reading import ReadingRules, read_page
 from pipeline.urls import SiteRoot, canonical_url
 
 NOW = "2019-09-01T00:00:00Z"
@@ -47,10 +47,10 @@ PEAK = (
 
 
 def _parse_files(paths: list[str], root_url: str) -> int:
-    site = SiteRoot.of(root_url)
+    rules = ReadingRules(SiteRoot.of(root_url), 5 * 1024 * 1024, 1000)
     for path in paths:
         with open(path, "rb") as file:
-            read_page(file.read(), canonical_url(Path(path).as_uri()), site, 5 * 1024 * 1024, 1000)
+            read_page(file.read(), canonical_url(Path(path).as_uri()), rules)
     return len(paths)
 
 

@@ -30,28 +30,36 @@ class PageReading:
     parsed: ParsedPage | None = None
     links: list[str] = field(default_factory=list)  # the news tree's pages it links to, in order
     error: str | None = None
-    normalised: Normalised | None = None  # with ``normalise_as``: the parse in normal form
+    normalised: Normalised | None = None  # with ``canonical``: the parse in normal form
 
 
 @dataclass(frozen=True)
-class NormaliseAs:
-    """Normalise the parse in the worker too, as the page ``url`` (its canonical URL), keeping
-    ``max_sources`` sources an event: the normalise pipeline's work, moved off the crawl
-    process, which is the import's limit (it stores)."""
+class ReadingRules:
+    """How a run reads its pages: the site their links resolve in, and its limits.  The same
+    for every page of a run, and sent with each one to a worker (small and picklable)."""
 
-    url: str
-    max_sources: int = 0
+    site: SiteRoot
+    max_size: int = 0  # DOWNLOAD_MAXSIZE: file:// answers are read whole, so it is checked here
+    max_links: int = 0  # MAX_LINKS_PER_PAGE
+    max_sources: int = 0  # MAX_SOURCES_PER_EVENT, for the normalisation
+
+    @classmethod
+    def from_settings(cls, site: SiteRoot, settings) -> ReadingRules:
+        return cls(
+            site,
+            settings.getint("DOWNLOAD_MAXSIZE"),
+            settings.getint("MAX_LINKS_PER_PAGE"),
+            settings.getint("MAX_SOURCES_PER_EVENT"),
+        )
 
 
-def read_page(
-    body: bytes,
-    url: str,
-    site: SiteRoot,
-    max_size: int = 0,
-    max_links: int = 0,
-    normalise_as: NormaliseAs | None = None,
-) -> PageReading:
-    """Decode, check and parse a page served at ``url``; never raises for what a page holds."""
+def read_page(body: bytes, url: str, rules: ReadingRules, canonical: str | None = None) -> PageReading:
+    """Decode, check and parse a page served at ``url``; never raises for what a page holds.
+
+    With ``canonical`` (the page's canonical URL, the one it is stored under), the parse is
+    normalised here too: the normalise pipeline's work, a pure function of the parse, moved off
+    the crawl process, which is a checkout import's limit (it stores every page)."""
+    site, max_size, max_links = rules.site, rules.max_size, rules.max_links
     try:
         if max_size and len(body) > max_size:
             # file:// responses are read whole: DOWNLOAD_MAXSIZE only stops HTTP ones.
@@ -79,8 +87,8 @@ def read_page(
         # No page of the site links to more than a few dozen: this one is broken or hostile.
         return PageReading(error=f"too many links ({len(links)} > MAX_LINKS_PER_PAGE {max_links})")
     reading = PageReading(parsed=parsed, links=links)
-    if normalise_as is not None:
-        reading.normalised = normalise_page(parsed, normalise_as.url, site, normalise_as.max_sources)
+    if canonical is not None:
+        reading.normalised = normalise_page(parsed, canonical, site, rules.max_sources)
     return reading
 
 
@@ -107,16 +115,10 @@ class FileReading:
     reading: PageReading | None
 
 
-def read_file(
-    path: str,
-    url: str,
-    site: SiteRoot,
-    max_size: int = 0,
-    max_links: int = 0,
-    known_hash: str | None = None,
-    normalise_as: NormaliseAs | None = None,
-) -> FileReading:
-    """Read a checkout's file in the worker (the crawl process only gets the parse back)."""
+def read_file(path: str, url: str, rules: ReadingRules, known_hash: str | None = None) -> FileReading:
+    """Read, parse and normalise a checkout's file (``url``, canonical) in the worker: the crawl
+    process only gets the result back."""
+    max_size = rules.max_size
     try:
         with open(path, "rb") as file:
             size = os.fstat(file.fileno()).st_size
@@ -134,4 +136,4 @@ def read_file(
     content_hash = hashlib.sha256(body).hexdigest()
     if content_hash == known_hash:
         return FileReading(len(body), content_hash, None)
-    return FileReading(len(body), content_hash, read_page(body, url, site, max_size, max_links, normalise_as))
+    return FileReading(len(body), content_hash, read_page(body, url, rules, canonical=url))

@@ -103,7 +103,7 @@ def test_a_worker_that_dies_fails_its_page_and_the_next_page_gets_a_new_pool():
     import asyncio
 
     from crawler.parse_pool import ParsePool, PoolBroken
-    from pipeline.page_reading import read_page
+    from pipeline.page_reading import ReadingRules, read_page
     from pipeline.urls import SiteRoot
 
     async def scenario():
@@ -111,9 +111,9 @@ def test_a_worker_that_dies_fails_its_page_and_the_next_page_gets_a_new_pool():
         try:
             with pytest.raises(PoolBroken, match="parser process died"):
                 await pool.run(os._exit, 9)
-            site = SiteRoot.of("http://127.0.0.1/")
+            rules = ReadingRules(SiteRoot.of("http://127.0.0.1/"))
             page = (HEAD.format(title="After the crash.") + "1. [AP](https://apnews.com/a)\n").encode()
-            reading = await pool.run(read_page, page, "http://127.0.0.1/news/2020/01/2/a.md", site)
+            reading = await pool.run(read_page, page, "http://127.0.0.1/news/2020/01/2/a.md", rules)
             return reading
         finally:
             pool.close()

@@ -43,7 +43,7 @@ from crawler.failures import FILE_NOT_FOUND
 from crawler.items import PageItem
 from crawler.parse_pool import PoolBroken
 from crawler.spiders.eventsite import EventSiteSpider
-from pipeline.page_reading import FileReading, NormaliseAs, PageReading, read_file
+from pipeline.page_reading import FileReading, PageReading, read_file
 from pipeline.store import StorePipeline
 from pipeline.urls import canonical_url
 
@@ -128,13 +128,8 @@ class CheckoutSpider(EventSiteSpider):
                 yield Path(folder), names
 
     async def _read(self, path: Path, url: str, known_hash: str | None) -> FileReading:
-        limit = self.settings.getint("DOWNLOAD_MAXSIZE")
-        most = self.settings.getint("MAX_LINKS_PER_PAGE")
-        normalise_as = NormaliseAs(url, self.settings.getint("MAX_SOURCES_PER_EVENT"))
         try:
-            return await self.parse_pool.run(
-                read_file, str(path), url, self.site, limit, most, known_hash, normalise_as
-            )
+            return await self.parse_pool.run(read_file, str(path), url, self.reading_rules, known_hash)
         except PoolBroken as exc:
             return FileReading(0, None, PageReading(error=str(exc)))
 

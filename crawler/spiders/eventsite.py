@@ -46,7 +46,7 @@ from crawler.items import PageItem
 from crawler.parse_pool import PoolBroken, UsesParsePool
 from crawler.progress import site_progress
 from crawler.spiders import ReadsFrontier, arguments
-from pipeline.page_reading import NormaliseAs, PageReading, read_page
+from pipeline.page_reading import PageReading, ReadingRules, read_page
 from pipeline.urls import SiteRoot, canonical_url, default_site_root
 
 REDIRECTS = [301, 302, 303, 307, 308]
@@ -97,6 +97,10 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
     def closed(self, reason: str) -> None:
         self.asked.close()
         super().closed(reason)
+
+    @functools.cached_property
+    def reading_rules(self) -> ReadingRules:
+        return ReadingRules.from_settings(self.site, self.settings)
 
     @property
     def allowed_private_hosts(self) -> set[str]:
@@ -216,7 +220,6 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         if request.meta.get("start_url"):
             self.start_results[canonical_url(request.url)] = "ok"
         body = response.body
-        limit = self.settings.getint("DOWNLOAD_MAXSIZE")
         known = request.meta.get("known")
         item = PageItem(
             url=canonical_url(response.url),
@@ -242,11 +245,7 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
                 yield output
             return
         try:
-            most_links = self.settings.getint("MAX_LINKS_PER_PAGE")
-            normalise_as = NormaliseAs(item.url, self.settings.getint("MAX_SOURCES_PER_EVENT"))
-            reading = await self.parse_pool.run(
-                read_page, body, response.url, self.site, limit, most_links, normalise_as
-            )
+            reading = await self.parse_pool.run(read_page, body, response.url, self.reading_rules, item.url)
         except PoolBroken as exc:
             reading = PageReading(error=str(exc))
         if reading.error:
