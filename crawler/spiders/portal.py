@@ -56,6 +56,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 from crawler import portal_plan
 from crawler.failures import error_kind
 from crawler.items import PageItem
+from crawler.parse_pool import PoolBroken, UsesParsePool
 from crawler.portal_plan import BATCH
 from crawler.progress import site_progress
 from crawler.spiders import ReadsFrontier, arguments
@@ -74,7 +75,7 @@ from pipeline.parsed import PageError
 from pipeline.portal import PortalSite, day_title, month_title, page_url, parse_portal
 
 
-class PortalSpider(ReadsFrontier, Spider):
+class PortalSpider(UsesParsePool, ReadsFrontier, Spider):
     name = "wikipedia"
     site_name = "wikipedia"
     custom_settings = {
@@ -158,6 +159,7 @@ class PortalSpider(ReadsFrontier, Spider):
         return response.request.replace(meta={**response.meta, "tries": tries})
 
     async def start(self):
+        self.parse_pool.start()  # the workers start while the API is asked what changed
         clock = Clock.from_settings(self.settings)
         self.plan, self.held_days = portal_plan.plan_for(
             self.frontier, self.since, self.until, clock.now(), self.settings
@@ -318,8 +320,10 @@ class PortalSpider(ReadsFrontier, Spider):
             html = data["parse"]["text"]
             if isinstance(html, dict):  # formatversion=1 shape
                 html = html.get("*", "")
-            portal_days = parse_portal(html)
-        except (PageError, KeyError, TypeError) as exc:
+            # A monthly page is megabytes of HTML: parsed in the pool, so that the loop's timeouts
+            # fire on time meanwhile (``crawler.parse_pool``).
+            portal_days = await self.parse_pool.run(parse_portal, html)
+        except (PageError, KeyError, TypeError, PoolBroken) as exc:
             for item in self._failed_days(days, f"unreadable portal page {title}: {exc}"):
                 yield item
             return
