@@ -3,12 +3,13 @@
 A crawl asks for each page once, and counts the known pages it passed over as
 not due; the site's whole record is some 300,000 pages, each linked from
 several others.  Held in Python sets, those URLs (and Scrapy's request
-fingerprints beside them) were the part of an HTTP crawl's memory that grew
-with the record: 237 MB at 100,000 events.  Here they are rows of a private
-temporary SQLite database (``sqlite3.connect("")``): its pages are cached in a
-bounded amount of memory (SQLite's default 2 MB) and spill to a file that is
-deleted when the crawl ends.  A lookup costs some 8 µs, a new URL 17 (both measured over 300,000 URLs): under
-one percent of a crawl that fetches the page.
+fingerprints beside them) grew with the record, and so did the crawl's cost
+per event (11% from 20k to 100k events; flat since, see BENCHMARKS.md).  Here
+they are rows of a private temporary SQLite database (``sqlite3.connect("")``):
+its pages are cached in a bounded amount of memory (SQLite's default 2 MB) and
+spill to a file that is deleted when the crawl ends.  A lookup costs some 8 µs,
+a new URL 17 (measured over 300,000 URLs): under one percent of a crawl that
+fetches the page.
 
 It is not the mirror: what a run asked for means nothing to the next run, and
 the mirror's own connections stay as they are (the frontier only reads).

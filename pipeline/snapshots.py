@@ -27,7 +27,7 @@ def _plain(value, names: tuple[str, ...]) -> dict:
 
 
 def event_snapshot(event: Event) -> str:
-    """``dataclasses.asdict`` spelled out: it deep-copies every value on the way, and was a tenth
+    """``dataclasses.asdict`` spelled out: it deep-copies every value on the way, and was an eighth
     of a checkout import's store (the JSON is the same, keys sorted)."""
     data = _plain(event, EVENT_FIELDS)
     data["sources"] = [_plain(s, SOURCE_FIELDS) for s in event.sources]

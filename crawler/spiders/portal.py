@@ -320,8 +320,8 @@ class PortalSpider(UsesParsePool, ReadsFrontier, Spider):
             html = data["parse"]["text"]
             if isinstance(html, dict):  # formatversion=1 shape
                 html = html.get("*", "")
-            # A monthly page is megabytes of HTML: parsed in the pool, so that the loop's timeouts
-            # fire on time meanwhile (``crawler.parse_pool``).
+            # A monthly page is megabytes of HTML: parsed in the pool (``crawler.parse_pool``), the
+            # event loop stays free meanwhile (the next request can leave, timeouts fire on time).
             portal_days = await self.parse_pool.run(parse_portal, html)
         except (PageError, KeyError, TypeError, PoolBroken) as exc:
             for item in self._failed_days(days, f"unreadable portal page {title}: {exc}"):
