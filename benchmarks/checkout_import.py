@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import subprocess
 import sys
 import tempfile
@@ -32,18 +30,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from run import NOW, crawl  # benchmarks/run.py, beside this script
+
 from crawler.parse_pool import default_processes
 from crawler.testing.sitegen import generate
 from pipeline.page_reading import ReadingRules, read_page
 from pipeline.urls import SiteRoot, canonical_url
 
-NOW = "2019-09-01T00:00:00Z"
 PER_DAY = 40
-PEAK = (
-    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]);"
-    " print('peak-rss-kb', resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr);"
-    " sys.exit(code)"
-)
 
 
 def _parse_files(paths: list[str], root_url: str) -> int:
@@ -68,20 +62,12 @@ def bare_loop(root: Path, processes: int) -> tuple[int, float]:
     return done, time.monotonic() - started
 
 
-def run(args: list[str], cwd: Path | None = None, env: dict | None = None) -> tuple[dict, float, int]:
-    """A crawler command's JSON summary, its wall seconds and its process's peak RSS (MB)."""
-    cmd = [sys.executable, "-c", PEAK, sys.executable, "-m", "crawler", "run", "--json", "--now", NOW]
-    cmd += ["-s", "CHECK_SOURCES=False", *args]
-    started = time.monotonic()
-    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=cwd, env=env)
-    wall = time.monotonic() - started
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    rss = int(re.search(r"peak-rss-kb (\d+)", proc.stderr)[1]) // 1024
-    return json.loads(proc.stdout), wall, rss
+def run(db: Path, *args: str, code: Path | None = None) -> tuple[dict, float, int]:
+    """A crawl's JSON summary, its wall seconds and its process's peak RSS (MB), at ``NOW``."""
+    return crawl(db, "--now", NOW, *args, code=code)
 
 
-def compare(work: Path, events: int, crawl: bool, crawl_code: Path | None) -> dict:
+def compare(work: Path, events: int, with_crawl: bool, crawl_code: Path | None) -> dict:
     site = generate(work / "site", days=max(1, events // PER_DAY), events_per_day=PER_DAY)
     files = len(list(site.root.rglob("*.md")))
     processes = default_processes()
@@ -90,19 +76,15 @@ def compare(work: Path, events: int, crawl: bool, crawl_code: Path | None) -> di
     figures["bare_1"] = files / seconds
     _, seconds = bare_loop(site.root, processes)
     figures["bare_n"] = files / seconds
-    summary, wall, rss = run(["--db", str(work / "import.db"), "--checkout", str(site.root)])
+    summary, wall, rss = run(work / "import.db", "--checkout", str(site.root))
     figures["import"] = files / wall
     figures["import_seconds"], figures["import_rss"] = wall, rss
     figures["import_events"] = summary["events_new"]
-    _, wall, _ = run(["--db", str(work / "import.db"), "--checkout", str(site.root)])
+    _, wall, _ = run(work / "import.db", "--checkout", str(site.root))
     figures["reimport_seconds"] = wall
-    if crawl:
-        env = None
-        if crawl_code:
-            env = {**os.environ, "PYTHONPATH": str(crawl_code)}
+    if with_crawl:
         start = (site.root / "index.md").as_uri()
-        crawl_args = ["--db", str(work / "crawl.db"), "--start-url", start]
-        summary, wall, rss = run(crawl_args, cwd=crawl_code, env=env)
+        summary, wall, rss = run(work / "crawl.db", "--start-url", start, code=crawl_code)
         figures["crawl"] = files / wall
         figures["crawl_seconds"], figures["crawl_rss"] = wall, rss
         figures["crawl_events"] = summary["events_new"]
@@ -114,7 +96,7 @@ def scale(work: Path, sizes: list[int]) -> list[dict]:
     for events in sizes:
         folder = work / f"scale-{events}"
         site = generate(folder / "site", days=max(1, events // PER_DAY), events_per_day=PER_DAY)
-        summary, wall, rss = run(["--db", str(folder / "mirror.db"), "--checkout", str(site.root)])
+        summary, wall, rss = run(folder / "mirror.db", "--checkout", str(site.root))
         rows.append(
             {
                 "events": site.events,

@@ -7,7 +7,8 @@ day) is served by the loopback site server and mirrored twice by each code: a
 first crawl from the front page into a new mirror, then a ``--full`` resync
 (every known page asked again, the run that reads the whole frontier at its
 start).  Reported: wall seconds, ms per event and the crawl process's peak RSS
-(``RUSAGE_CHILDREN``: the largest process of the run, workers included).
+(``RUSAGE_CHILDREN``: the largest process the run waited for; the parse workers, about 29 MB
+each, are smaller than the crawl process).
 With ``--code``, the same runs are made with that checkout's code (e.g. a
 ``git worktree`` of an older commit), alternated with this code's, on the
 same record and server: memory that grows with the record shows as a slope.
@@ -17,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from pathlib import Path
 
-from run import NOW, timed  # benchmarks/run.py, beside this script
+from run import NOW, crawl  # benchmarks/run.py, beside this script
 
 from crawler.loopback.site import SiteServer
 from crawler.testing.sitegen import generate
@@ -32,13 +32,7 @@ LATER = "2019-09-02T00:00:00Z"
 
 
 def mirror(db: Path, start: str, code: Path | None, *args: str) -> dict:
-    cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), "--json", "-s", "CHECK_SOURCES=False"]
-    cmd += ["--start-url", start, *args]
-    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
-    proc, wall, rss = timed(cmd, code, env)
-    if proc.returncode != 0:
-        raise RuntimeError(proc.stderr[-2000:])
-    summary = json.loads(proc.stdout)
+    summary, wall, rss = crawl(db, "--start-url", start, *args, code=code)
     return {"seconds": wall, "rss_mb": rss, "requests": summary["requests"], "new": summary["events_new"]}
 
 

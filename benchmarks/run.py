@@ -61,9 +61,13 @@ def timed(
     return proc, wall, int(match[1]) // 1024 if match else 0
 
 
-def crawl(db: Path, *args: str) -> tuple[dict, float, int]:
+def crawl(db: Path, *args: str, code: Path | None = None) -> tuple[dict, float, int]:
+    """``python -m crawler run --json`` into ``db``: its summary, wall seconds and peak RSS (MB).
+
+    With ``code``, the crawler of that checkout (a worktree of an older commit) runs instead."""
     cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), "--json", "-s", "CHECK_SOURCES=False"]
-    proc, wall, rss = timed([*cmd, *args])
+    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
+    proc, wall, rss = timed([*cmd, *args], code, env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
     return json.loads(proc.stdout), wall, rss

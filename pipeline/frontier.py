@@ -5,7 +5,8 @@ hold? which links did an unchanged page have?) from what earlier runs
 stored, but it never writes: it yields items, and the store pipeline writes
 them.  So the frontier has a connection of its own that cannot write, and
 data flows one way: spider → items → pipelines → database.  (WAL readers see
-every transaction the store has committed, and the store commits each page.)
+every transaction the store has committed: a crawl commits each page; a checkout import commits
+each batch, and flushes the last one before its end-of-walk pass reads the frontier.)
 """
 
 from __future__ import annotations

@@ -54,7 +54,7 @@ def canonical_url(url: str) -> str:
 def _canonical(url: str) -> str:
     # Cached: a record names the same page many times over (its day's listing, the events that
     # relate to it, its own URL), and w3lib's canonicalisation was a fifth of a page's cost in
-    # the crawl process.  Pure, and bounded: 65,536 URLs, a few MB.
+    # the crawl process.  Pure, and bounded: 65,536 URLs, about 21 MB when full (measured).
     url = url.strip()
     query = urlsplit(url).query
     if query:

@@ -157,7 +157,6 @@ class RedisWriterSpider(ResultsReader):
         self.only_unchecked = bool(only_unchecked)
         self.limit = int(limit or 0)
 
-
     def progress(self, stats) -> str:
         return f"sources checked {stats.get_value('mirror/sources_checked', 0)} (round {self.run_id})"
 
@@ -205,7 +204,6 @@ class RedisArchiveWriterSpider(ResultsReader):
     def __init__(self, redis_url=None, run_id=None, lookups=None, **kw):
         super().__init__(redis_url, run_id, **kw)
         self.lookups = lookups
-
 
     def progress(self, stats) -> str:
         return f"archive lookups {stats.get_value('mirror/archive_answers', 0)} (round {self.run_id})"
