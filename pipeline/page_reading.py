@@ -137,3 +137,12 @@ def read_file(path: str, url: str, rules: ReadingRules, known_hash: str | None =
     if content_hash == known_hash:
         return FileReading(len(body), content_hash, None)
     return FileReading(len(body), content_hash, read_page(body, url, rules, canonical=url))
+
+
+def read_files(jobs: list[tuple[str, str, str | None]], rules: ReadingRules) -> list[FileReading]:
+    """:func:`read_file` for each ``(path, url, known_hash)``, in one trip to a worker.
+
+    A trip costs the crawl process a submission, a pickled answer and a wake-up of the
+    pool's manager thread (0.2 ms, profiled, about a tenth of what storing a page costs):
+    a checkout's files go a few at a time."""
+    return [read_file(path, url, rules, known_hash) for path, url, known_hash in jobs]

@@ -43,13 +43,15 @@ from crawler.failures import FILE_NOT_FOUND
 from crawler.items import PageItem
 from crawler.parse_pool import PoolBroken
 from crawler.spiders.eventsite import EventSiteSpider
-from pipeline.page_reading import FileReading, PageReading, read_file
+from pipeline.page_reading import FileReading, PageReading, read_files
 from pipeline.store import StorePipeline
 from pipeline.urls import canonical_url
 
-# Files read ahead per worker process: enough to keep every worker busy while the
-# crawl process stores, few enough that memory does not grow with the checkout.
-AHEAD_PER_PROCESS = 4
+# Files sent to a worker at a time (see read_files), and trips in flight per worker process:
+# enough to keep every worker busy while the crawl process stores, few enough that memory
+# does not grow with the checkout.
+FILES_PER_TRIP = 16
+TRIPS_AHEAD_PER_PROCESS = 2
 # Missing files asked for at a time by the end-of-walk pass.
 MISSING_AT_ONCE = 500
 # RFC 3986's unreserved characters: a file name spelled only with them needs no quoting.
@@ -84,18 +86,20 @@ class CheckoutSpider(EventSiteSpider):
 
     async def start(self):
         self.parse_pool.start()
-        ahead: deque[tuple[str, int, asyncio.Future]] = deque()
-        most = max(1, self.parse_pool.processes) * AHEAD_PER_PROCESS
-        for url, path, stat, known in self._changed_files():
-            reading = asyncio.ensure_future(self._read(path, url, known[1] if known else None))
-            ahead.append((url, stat.st_mtime_ns, known, reading))
+        ahead: deque[tuple[list, asyncio.Future]] = deque()
+        most = max(1, self.parse_pool.processes) * TRIPS_AHEAD_PER_PROCESS
+        for trip in _in_trips(self._changed_files(), FILES_PER_TRIP):
+            jobs = [(str(path), url, known[1] if known else None) for url, path, _mtime, known in trip]
+            ahead.append((trip, asyncio.ensure_future(self._read(jobs))))
             while len(ahead) >= most:
-                yield await self._item(*ahead.popleft())
+                for item in await self._items(*ahead.popleft()):
+                    yield item
         while ahead:
-            yield await self._item(*ahead.popleft())
+            for item in await self._items(*ahead.popleft()):
+                yield item
 
     def _changed_files(self):
-        """(url, path, stat, (kind, hash) held) of each file to read: the front page (``index.md``,
+        """(url, path, mtime, (kind, hash) held) of each file to read: the front page (``index.md``,
         where a crawl starts), then the news tree's, folder by folder."""
         front = [(self.checkout, ["index.md"])] if (self.checkout / "index.md").is_file() else []
         for folder, names in [*front, *self._folders(self.checkout / "news")]:
@@ -117,7 +121,7 @@ class CheckoutSpider(EventSiteSpider):
                     self.files_unchanged += 1
                     continue
                 # Content the mirror holds is not parsed again if the bytes are the same.
-                yield url, path, stat, (kind, content_hash) if held and kind != "error" else None
+                yield url, path, stat.st_mtime_ns, (kind, content_hash) if held and kind != "error" else None
 
     def _folders(self, top: Path):
         """Each folder below ``top`` with its markdown files, in a stable order."""
@@ -127,14 +131,17 @@ class CheckoutSpider(EventSiteSpider):
             if names:
                 yield Path(folder), names
 
-    async def _read(self, path: Path, url: str, known_hash: str | None) -> FileReading:
+    async def _read(self, jobs: list) -> list[FileReading]:
         try:
-            return await self.parse_pool.run(read_file, str(path), url, self.reading_rules, known_hash)
-        except PoolBroken as exc:
-            return FileReading(0, None, PageReading(error=str(exc)))
+            return await self.parse_pool.run(read_files, jobs, self.reading_rules)
+        except PoolBroken as exc:  # each file of the trip fails, and is read again next run
+            return [FileReading(0, None, PageReading(error=str(exc)))] * len(jobs)
 
-    async def _item(self, url: str, mtime: int, known, future: asyncio.Future) -> PageItem:
-        found: FileReading = await future
+    async def _items(self, trip: list, readings: asyncio.Future) -> list[PageItem]:
+        found = await readings
+        return [self._item(*file, reading) for file, reading in zip(trip, found, strict=True)]
+
+    def _item(self, url: str, _path: Path, mtime: int, known, found: FileReading) -> PageItem:
         item = PageItem(
             url=url,
             kind="error",
@@ -184,3 +191,15 @@ class CheckoutSpider(EventSiteSpider):
         self.missing_done = True
         if asked:
             raise DontCloseSpider
+
+
+def _in_trips(files, size: int):
+    """The walk's files in lists of ``size`` (the last one shorter)."""
+    trip = []
+    for file in files:
+        trip.append(file)
+        if len(trip) == size:
+            yield trip
+            trip = []
+    if trip:
+        yield trip
