@@ -42,7 +42,7 @@ def link_up(run: SyncRun, removals: Removals) -> None:
             " WHERE event_id IS NULL"
         )
         if run.site == "wikipedia":  # the portal lists no related events: compute them
-            relate(db, sorted(run.tally.new | run.tally.changed))
+            relate(db, run.tally.written())
 
 
 def _alias_redirects(run: SyncRun, now: str) -> None:

@@ -16,6 +16,7 @@ Context's pages, a list is a snapshot of when its event was written).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 
 import sqlite_utils
 
@@ -33,7 +34,7 @@ LIMIT :limit
 """
 
 
-def relate(db: sqlite_utils.Database, event_ids: list[str], limit: int = 10) -> int:
+def relate(db: sqlite_utils.Database, event_ids: Iterable[str], limit: int = 10) -> int:
     """Write the computed related events of these events; how many rows were written."""
     written = 0
     for event_id in event_ids:

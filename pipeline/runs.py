@@ -7,6 +7,7 @@ mid-run (its row is still ``running`` when the next one starts).
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from dataclasses import dataclass, field
 
@@ -38,27 +39,73 @@ def run_status(reason: str) -> str:
     return "interrupted" if reason == "shutdown" else "failed"
 
 
-@dataclass
-class RunTally:
-    """What one sync found, counted as it goes, for its ``sync_runs`` row."""
+class EventIdSet:
+    """One of a run's sets of event ids (new, changed, seen...), as rows of the tally's private
+    temporary database: a whole record's import meets every one of its 110,000 events."""
 
-    new: set[str] = field(default_factory=set)  # event ids
-    changed: set[str] = field(default_factory=set)
-    seen: set[str] = field(default_factory=set)
-    removed: set[str] = field(default_factory=set)
-    restored: set[str] = field(default_factory=set)
-    pages: int = 0
-    not_modified: int = 0
-    errors: int = 0
-    misdated: int = 0  # pages whose heading's date is not their folder's
+    def __init__(self, conn: sqlite3.Connection, name: str):
+        self.conn = conn
+        self.name = name
+        self.size = 0  # counted as it goes: the store reports the counts after every page
+
+    def add(self, event_id: str) -> None:
+        cursor = self.conn.execute("INSERT OR IGNORE INTO ids VALUES (?, ?)", [self.name, event_id])
+        self.size += cursor.rowcount
+
+    def discard(self, event_id: str) -> None:
+        cursor = self.conn.execute("DELETE FROM ids WHERE name = ? AND id = ?", [self.name, event_id])
+        self.size -= cursor.rowcount
+
+    def __len__(self) -> int:
+        return self.size
+
+
+class RunTally:
+    """What one sync found, counted as it goes, for its ``sync_runs`` row.
+
+    The sets of event ids are kept on disk, in a private temporary SQLite database
+    (``sqlite3.connect("")``: its cache is bounded, it spills to a file deleted with the
+    connection), as ``crawler.asked`` keeps the URLs a crawl asked for.  In Python sets
+    they cost some 0.25 kB an event, and grew with the record."""
+
+    def __init__(self):
+        self.conn = sqlite3.connect("", isolation_level=None)
+        self.conn.execute("PRAGMA journal_mode = OFF")  # nothing here survives the run
+        self.conn.execute("PRAGMA synchronous = OFF")
+        self.conn.execute(
+            "CREATE TABLE ids (name TEXT NOT NULL, id TEXT NOT NULL, PRIMARY KEY (name, id)) WITHOUT ROWID"
+        )
+        self.new = EventIdSet(self.conn, "new")
+        self.changed = EventIdSet(self.conn, "changed")
+        self.seen = EventIdSet(self.conn, "seen")
+        self.removed = EventIdSet(self.conn, "removed")
+        self.restored = EventIdSet(self.conn, "restored")
+        self.pages = 0
+        self.not_modified = 0
+        self.errors = 0
+        self.misdated = 0  # pages whose heading's date is not their folder's
+
+    def written(self):
+        """The ids of the events whose content this run wrote (new or changed), in order."""
+        rows = self.conn.execute("SELECT DISTINCT id FROM ids WHERE name IN ('new', 'changed') ORDER BY id")
+        return (row[0] for row in rows)
+
+    def _count_outside(self, name: str, *others: str) -> int:
+        """How many ids of the set ``name`` are in none of the sets ``others``."""
+        marks = ", ".join("?" for _ in others)
+        return self.conn.execute(
+            f"SELECT count(*) FROM ids i WHERE name = ? AND NOT EXISTS"
+            f" (SELECT 1 FROM ids o WHERE o.id = i.id AND o.name IN ({marks}))",
+            [name, *others],
+        ).fetchone()[0]
 
     def counts(self) -> dict[str, int]:
         return {
             "pages_fetched": self.pages,
             "pages_not_modified": self.not_modified,
             "events_new": len(self.new),
-            "events_changed": len(self.changed - self.new),
-            "events_unchanged": len(self.seen - self.new - self.changed),
+            "events_changed": self._count_outside("changed", "new"),
+            "events_unchanged": self._count_outside("seen", "new", "changed"),
             "errors": self.errors,
             "pages_misdated": self.misdated,
             "events_removed": len(self.removed),
