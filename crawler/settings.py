@@ -41,9 +41,10 @@ MAX_LINKS_PER_PAGE = 1000
 #: Worker processes that parse pages, and extract cited sources' texts, off the event loop
 #: (crawler.parse_pool); empty: one per core this process may use; 0: on the event loop.
 PARSE_PROCESSES = None
-#: Requests from the spider's start (the window's days, the due pages) held in the scheduler at
-#: most: read as fast as they are yielded, a --full resync of the whole record queued 300,000.
-START_REQUESTS_AHEAD = 1000
+#: Requests held in Scrapy's scheduler (in memory) at most.  The start (the window's days, the
+#: due pages) is read as it makes room, and followed links wait on disk (crawler.asked):
+#: a --full resync of the whole record queued 300,000 requests at once.  0: no limit.
+REQUESTS_AHEAD = 1000
 #: Pages the store writes per transaction.  1 for crawls; the checkout import (run --checkout)
 #: sets 500: a killed import loses at most that many pages, read again by the next run.
 STORE_BATCH_PAGES = 1

@@ -7,8 +7,11 @@ forty requests: these tests count the requests a real server sees.
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from collections import Counter
+
+from test_checkout import assert_same_mirror
 
 from crawler.asked import AskedUrls
 from crawler.loopback.site import SiteServer
@@ -32,6 +35,29 @@ def test_a_url_is_asked_once_and_counted_not_due_once():
         asked.close()
 
 
+def test_links_wait_on_disk_for_room_in_the_scheduler_and_are_all_fetched(tmp_path, crawl):
+    """The links a crawl meets outrun the pages it fetches: beyond ``REQUESTS_AHEAD`` requests in
+    Scrapy's (in-memory) scheduler, they wait in the run's temporary database, and the mirror is
+    the one a crawl without the limit makes."""
+    site = generate(tmp_path / "site", days=6, events_per_day=12)
+    server = SiteServer(site.root)
+    try:
+        start = ("--start-url", server.url("index.md"), "--now", "2019-07-01T00:00:00Z")
+        start += ("-s", "LOG_LEVEL=INFO")
+        free = crawl(*start, "-s", "REQUESTS_AHEAD=0", db=tmp_path / "free.db")
+        assert "waited on disk" not in free.proc.stderr
+        server.requests.clear()
+        held = crawl(*start, "-s", "REQUESTS_AHEAD=3", db=tmp_path / "held.db")
+        counts = Counter(server.requests)
+        assert counts and max(counts.values()) == 1, counts.most_common(3)
+    finally:
+        server.close()
+    waited = re.search(r"(\d+) followed links waited on disk", held.proc.stderr)
+    assert waited and int(waited[1]) > 10, held.proc.stderr[-2000:]
+    assert held.summary["events_new"] == site.events
+    assert_same_mirror(free, held)
+
+
 def test_every_page_is_requested_once_in_a_crawl_and_in_a_full_resync(tmp_path, crawl):
     site = generate(tmp_path / "site", days=6, events_per_day=12)
     server = SiteServer(site.root)
@@ -41,7 +67,7 @@ def test_every_page_is_requested_once_in_a_crawl_and_in_a_full_resync(tmp_path, 
         assert counts and max(counts.values()) == 1, counts.most_common(3)
         server.requests.clear()
         # Its start requests are read 5 at a time, as the scheduler makes room for them.
-        ahead = ("-s", "START_REQUESTS_AHEAD=5", "--full")
+        ahead = ("-s", "REQUESTS_AHEAD=5", "--full")
         again = crawl("--start-url", server.url("index.md"), "--now", "2019-07-01T06:00:00Z", *ahead)
         assert again.summary["events_new"] == 0
         counts = Counter(server.requests)

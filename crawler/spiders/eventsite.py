@@ -37,7 +37,8 @@ import functools
 import hashlib
 from urllib.parse import urlsplit
 
-from scrapy import Request, Spider
+from scrapy import Request, Spider, signals
+from scrapy.exceptions import DontCloseSpider
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.asked import AskedUrls
@@ -87,6 +88,12 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         self.asked = AskedUrls()  # what this run asked for, and the known pages it found not due
         self.start_results: dict[str, str] = {}  # start URL -> "ok" or the failure
 
+    @classmethod
+    def from_crawler(cls, crawler, *args, **kwargs):
+        spider = super().from_crawler(crawler, *args, **kwargs)
+        crawler.signals.connect(spider.release_waiting, signal=signals.spider_idle)
+        return spider
+
     def progress(self, stats) -> str:
         return site_progress(stats, "pages")
 
@@ -95,6 +102,11 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         return self.asked.not_due
 
     def closed(self, reason: str) -> None:
+        if self.asked.waited:
+            self.logger.info(
+                "%d followed links waited on disk for room in the scheduler (REQUESTS_AHEAD)",
+                self.asked.waited,
+            )
         self.asked.close()
         super().closed(reason)
 
@@ -126,17 +138,45 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
                 yield request
 
     async def _room_in_queue(self) -> None:
-        """Wait while the scheduler holds ``START_REQUESTS_AHEAD`` requests.
+        """Wait while the scheduler is full (``REQUESTS_AHEAD``).
 
         Scrapy reads ``start()`` as fast as it yields, whether or not the downloader has room,
         so a ``--full`` resync of the whole record queued all its requests (each with its
         validators) in memory at once.  Read this way, the queue holds a few seconds of work."""
-        scheduler = self.crawler.engine.scheduler
-        if scheduler is None or not hasattr(scheduler, "__len__"):  # a scheduler that cannot say
-            return
-        most = self.settings.getint("START_REQUESTS_AHEAD")
-        while most and len(scheduler) >= most:
+        while self._room() <= 0:
             await asyncio.sleep(0.05)
+
+    def _room(self) -> int:
+        """How many more requests the scheduler may hold (``REQUESTS_AHEAD``; 0: no limit)."""
+        most = self.settings.getint("REQUESTS_AHEAD")
+        scheduler = self.crawler.engine.scheduler if self.crawler.engine else None
+        if not most or scheduler is None or not hasattr(scheduler, "__len__"):  # cannot say
+            return 1
+        return most - len(scheduler)
+
+    def _follow(self, url: str) -> Request | PageItem | None:
+        """The request for a link, unless it waits on disk for room in the scheduler (see
+        ``crawler.asked``): the links a crawl meets outrun the pages it fetches."""
+        request = self._request(url)
+        if isinstance(request, Request) and self._room() <= 0:
+            self.asked.wait(url)
+            return None
+        return request
+
+    def _released(self) -> list[Request]:
+        """Requests for the links that waited, as many as the scheduler has room for."""
+        room = self._room()
+        if not self.asked.waiting or room <= 0:
+            return []
+        return [self._build(url) for url in self.asked.next_waiting(room)]
+
+    def release_waiting(self) -> None:
+        """When the crawl is idle, the links that still wait are asked for (``spider_idle``)."""
+        released = self._released()
+        for request in released:
+            self.crawler.engine.crawl(request)
+        if released:
+            raise DontCloseSpider
 
     def _window_days(self) -> list[dt.date]:
         """Day pages to ask for directly: the window's, newest first.
@@ -185,6 +225,10 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
             # queued page would be asked again at every run: record why it is not fetched.
             error = f"size: URL of {len(url)} characters, over URLLENGTH_LIMIT {limit}; not fetched"
             return PageItem(url=url, kind="error", error=error, date=self._date_of(url))
+        return self._build(url, start)
+
+    def _build(self, url: str, start: bool = False) -> Request:
+        """The request for a page that was asked for, with the validators the mirror holds."""
         known = self.frontier.known_page(url)
         headers = {}
         if known and known["etag"]:
@@ -236,9 +280,11 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
             item.kind, item.unchanged = known["kind"], True
             yield item
             for url in self.frontier.stored_links(item.url, item.kind):
-                follow = self._request(url)
+                follow = self._follow(url)
                 if follow is not None:
                     yield follow
+            for request in self._released():
+                yield request
             return
         if 300 <= response.status < 400:
             for output in self._redirect(item, response):
@@ -256,9 +302,11 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         item.normalised = reading.normalised
         yield item
         for url in item.links:
-            follow = self._request(url)
+            follow = self._follow(url)
             if follow is not None:
                 yield follow
+        for request in self._released():
+            yield request
 
     def _date_of(self, url: str) -> str | None:
         date = self.site.news_date(url)
