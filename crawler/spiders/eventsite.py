@@ -154,15 +154,6 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
             return 1
         return most - len(scheduler)
 
-    def _follow(self, url: str) -> Request | PageItem | None:
-        """The request for a link, unless it waits on disk for room in the scheduler (see
-        ``crawler.asked``): the links a crawl meets outrun the pages it fetches."""
-        request = self._request(url)
-        if isinstance(request, Request) and self._room() <= 0:
-            self.asked.wait(url)
-            return None
-        return request
-
     def _released(self) -> list[Request]:
         """Requests for the links that waited, as many as the scheduler has room for."""
         room = self._room()
@@ -204,9 +195,12 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
     def url_length_limit(self) -> int:
         return self.settings.getint("URLLENGTH_LIMIT")
 
-    def _request(self, url: str, start: bool = False, always: bool = False) -> Request | PageItem | None:
+    def _request(
+        self, url: str, start: bool = False, always: bool = False, wait: bool = False
+    ) -> Request | PageItem | None:
         """The request for a page that is due (or ``always``); a page that cannot be asked is an
-        error item."""
+        error item.  With ``wait`` (a followed link), the URL waits on disk while the scheduler is
+        full (see ``crawler.asked``): the links a crawl meets outrun the pages it fetches."""
         met = self.asked.state(url)
         if met:
             return None
@@ -225,6 +219,9 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
             # queued page would be asked again at every run: record why it is not fetched.
             error = f"size: URL of {len(url)} characters, over URLLENGTH_LIMIT {limit}; not fetched"
             return PageItem(url=url, kind="error", error=error, date=self._date_of(url))
+        if wait and self._room() <= 0:
+            self.asked.wait(url)
+            return None
         return self._build(url, start)
 
     def _build(self, url: str, start: bool = False) -> Request:
@@ -256,7 +253,6 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
             priority=0 if url.endswith("/index.md") else 1,
         )
 
-
     # -- responses ---------------------------------------------------------
 
     async def parse(self, response):
@@ -280,7 +276,7 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
             item.kind, item.unchanged = known["kind"], True
             yield item
             for url in self.frontier.stored_links(item.url, item.kind):
-                follow = self._follow(url)
+                follow = self._request(url, wait=True)
                 if follow is not None:
                     yield follow
             for request in self._released():
@@ -302,7 +298,7 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         item.normalised = reading.normalised
         yield item
         for url in item.links:
-            follow = self._follow(url)
+            follow = self._request(url, wait=True)
             if follow is not None:
                 yield follow
         for request in self._released():
