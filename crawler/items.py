@@ -79,6 +79,9 @@ class ProbeItem:
     final_url: str | None = None
     content_type: str | None = None
     body: bytes | None = None
+    # The answer's words (pipeline.extract.page_words), taken in the parse pool; None: the
+    # pipeline takes them.
+    words: list[str] | None = None
 
 
 @dataclass

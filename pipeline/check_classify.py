@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 
 from crawler.items import CheckItem, ProbeItem
 from crawler.middlewares import retry_after_seconds
-from pipeline.extract import is_html, similarity, tokens
+from pipeline.extract import is_html, page_words, similarity, tokens
 from pipeline.liveness import classify
 from pipeline.urls import canonical_url
 
@@ -47,16 +47,23 @@ class Verdict:
 
 
 def looks_missing(
-    url: str, final_url: str | None, html: str, probe: HostProbe | None, threshold: float
+    url: str,
+    final_url: str | None,
+    html: str,
+    probe: HostProbe | None,
+    threshold: float,
+    words: list[str] | None = None,
 ) -> bool:
-    """Does this 200 page look like what its host serves for a page that does not exist?"""
+    """Does this 200 page look like what its host serves for a page that does not exist?
+    (``words``: the page's, when the parse pool took them; else they are taken here.)"""
     if urlsplit(url).path in ("", "/"):
         return False  # a site's root page is never a soft 404
     if not probe or probe.status is None or not 200 <= probe.status < 300:
         return False  # the host answers missing pages honestly (or we cannot tell)
     if probe.final_url and canonical_url(probe.final_url) == final_url and final_url != url:
         return True
-    return similarity(tokens(html), probe.tokens) >= threshold
+    page = set(words) if words is not None else tokens(html)
+    return similarity(page, probe.tokens) >= threshold
 
 
 def judge(item: CheckItem, probe_of, threshold: float) -> Verdict:
@@ -69,7 +76,8 @@ def judge(item: CheckItem, probe_of, threshold: float) -> Verdict:
     note = item.detail
     if outcome == "ok" and html is not None:
         probe = probe_of(urlsplit(item.url).netloc.lower())
-        if looks_missing(item.url, final_url, html, probe, threshold):
+        words = getattr(item.extracted, "words", None)
+        if looks_missing(item.url, final_url, html, probe, threshold, words):
             outcome, note = "soft404", PROBE_NOTE
     wait = None
     if outcome == "rate_limited":
@@ -87,9 +95,9 @@ class HostProbes:
         self.cache: dict[str, HostProbe | None] = {}
 
     def keep(self, item: ProbeItem) -> None:
-        page_tokens = None
-        if item.body is not None and is_html(item.content_type, item.body):
-            page_tokens = sorted(tokens(item.body.decode("utf-8", "replace")))
+        page_tokens = item.words
+        if page_tokens is None and item.body is not None and is_html(item.content_type, item.body):
+            page_tokens = page_words(item.body)
         with self.db.atomic():
             self.db["hosts"].upsert(
                 {

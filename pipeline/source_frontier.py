@@ -79,6 +79,16 @@ class SourceFrontier:
                 wanted[host] = url
         return wanted
 
+    def soft_hosts(self, hosts) -> set[str]:
+        """Of ``hosts``, those whose stored probe was answered with a page (2xx): their good
+        pages are compared with it (a soft 404?), so the spider has their words taken."""
+        soft = set()
+        for host in hosts:
+            row = self.conn.execute("SELECT probe_status FROM hosts WHERE host = ?", [host]).fetchone()
+            if row and row[0] is not None and 200 <= row[0] < 300:
+                soft.add(host)
+        return soft
+
     def archive_lookups(self) -> list[ArchiveLookup]:
         """Failing and dead sources without an archived copy that are due a (new) question."""
         now = self.clock.now()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pipeline.extract import extract, is_html, similarity, tokens
+from crawler.items import CheckItem
+from pipeline.check_classify import HostProbe, judge
+from pipeline.extract import Extracted, extract, extract_page, is_html, page_words, similarity, tokens
 
 BODY = "<p>" + " ".join(f"Word{n} of a long enough article body." for n in range(60)) + "</p>"
 
@@ -35,3 +37,28 @@ def test_html_detection_and_page_likeness():
     a = tokens("<html><h1>Sorry, page not found</h1></html>")
     assert similarity(a, tokens("<html><h1>Sorry, page not found</h1></html>")) == 1.0
     assert similarity(a, tokens(f"<html>{BODY}</html>")) < 0.1
+
+
+def test_a_soft_404_is_judged_on_the_words_the_pool_took():
+    """The spider has a soft-404 host's page words taken in the parse pool, with its text; the
+    pipeline compares those with the probe's, and takes them itself only when they are missing."""
+    not_found = "<html><h1>Sorry, that page was not found on our site</h1></html>"
+    probe = HostProbe(200, "https://site.example/random", frozenset(page_words(not_found.encode())))
+    found = extract_page(not_found.encode(), "https://site.example/a", words=True)
+    assert found.words == page_words(not_found.encode()) == sorted(tokens(not_found))
+    assert extract_page(not_found.encode(), "https://site.example/a").words is None
+
+    def check(body: str, words) -> str:
+        item = CheckItem(
+            source_id=1, url="https://site.example/a", http_status=200,
+            final_url="https://site.example/a", content_type="text/html", body=body.encode(),
+            extracted=Extracted(words=words),
+        )  # fmt: skip
+        return judge(item, lambda host: probe, 0.8).outcome
+
+    article = f"<html><article>{BODY}</article></html>"
+    assert check(not_found, None) == "soft404"  # taken by the pipeline
+    assert check(article, None) == "ok"
+    # The words that came with the item are the ones compared, not the body's.
+    assert check(article, page_words(not_found.encode())) == "soft404"
+    assert check(not_found, page_words(article.encode())) == "ok"

@@ -51,7 +51,7 @@ from crawler.failures import error_kind
 from crawler.items import CheckItem, ProbeItem
 from crawler.parse_pool import PoolBroken, UsesParsePool
 from crawler.spiders import arguments
-from pipeline.extract import Extracted, extract_page, is_html
+from pipeline.extract import Extracted, extract_page, is_html, page_words
 from pipeline.liveness import classify
 from pipeline.source_frontier import SourceFrontier
 from pipeline.urls import canonical_url
@@ -106,6 +106,9 @@ class SourceCheckSpider(UsesParsePool, Spider):
         self.limit = int(limit or 0)
         self.run_id = int(run_id) if run_id else None
         self.waiting: dict[str, list[tuple[int, str]]] = {}
+        # Hosts that answer a made-up URL with a page: their good pages' words are taken in the
+        # pool with the text, for the pipeline's soft-404 comparison.
+        self.soft_hosts: set[str] = set()
 
     @classmethod
     def update_settings(cls, settings):
@@ -147,6 +150,8 @@ class SourceCheckSpider(UsesParsePool, Spider):
                     )
                 self.crawler.stats.set_value("mirror/sources_not_played", left)
             to_probe = frontier.hosts_to_probe(due)
+            hosts = {urlsplit(url).netloc.lower() for _, url in due}
+            self.soft_hosts = frontier.soft_hosts(hosts - to_probe.keys())
         for source_id, url in due:
             host = urlsplit(url).netloc.lower()
             if host in to_probe:
@@ -217,8 +222,9 @@ class SourceCheckSpider(UsesParsePool, Spider):
         if classify(item.url, item.http_status, final_url, None, item.headers) != "ok":
             return
         self.crawler.stats.inc_value("mirror/source_texts_extracted")
+        words = urlsplit(item.url).netloc.lower() in self.soft_hosts
         try:
-            item.extracted = await self.parse_pool.run(extract_page, item.body, final_url or "")
+            item.extracted = await self.parse_pool.run(extract_page, item.body, final_url or "", words)
         except PoolBroken as exc:
             # Not extracted again on the loop: the page may be what killed the worker.  The check
             # stands; the text is kept by the next good check.
@@ -237,16 +243,26 @@ class SourceCheckSpider(UsesParsePool, Spider):
             detail=detail,
         )
 
-    def probed(self, response):
-        yield ProbeItem(
-            host=response.meta["probe_host"],
+    async def probed(self, response):
+        host = response.meta["probe_host"]
+        item = ProbeItem(
+            host=host,
             probe_url=response.meta.get("redirect_urls", [response.url])[0],
             http_status=response.status,
             final_url=response.url,
             content_type=response.headers.get("Content-Type", b"").decode("latin-1") or None,
             body=response.body if 200 <= response.status < 300 else None,
         )
-        yield from self._release(response.meta["probe_host"])
+        if item.body is not None:
+            self.soft_hosts.add(host)
+            if is_html(item.content_type, item.body):
+                try:
+                    item.words = await self.parse_pool.run(page_words, item.body)
+                except PoolBroken:
+                    pass  # the pipeline takes them
+        yield item
+        for request in self._release(host):
+            yield request
 
     def probe_failed(self, failure):
         host = failure.request.meta["probe_host"]
