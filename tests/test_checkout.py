@@ -57,12 +57,19 @@ def import_(crawl, site, *args, db, now=NOW):
 
 
 def test_a_checkout_import_is_the_file_crawl_table_for_table(checkout, crawl, tmp_path):
+    # A page outside news/, linked from the front page: the import does not walk there, and
+    # neither does a crawl (it follows the front page into news/ only).
+    (checkout.root / "faq").mkdir()
+    (checkout.root / "faq" / "index.md").write_text("# FAQ\n\nSee [the news](/news/index.md).\n")
+    with open(checkout.root / "index.md", "a") as front:
+        front.write("\n[FAQ](/faq/index.md)\n")
     crawled = crawl(
         "--start-url", (checkout.root / "index.md").as_uri(), "--now", NOW, db=tmp_path / "crawled.db"
     )
     imported = import_(crawl, checkout, db=tmp_path / "imported.db")
     assert imported.scalar("SELECT count(*) FROM events") == checkout.events
     assert_same_mirror(crawled, imported)
+    assert not imported.query("SELECT url FROM pages WHERE url LIKE '%/faq/%'")
     # Dangling related links were asked as files, as the crawl asks them: "file not found".
     missing = imported.scalar("SELECT count(*) FROM pages WHERE error = 'file not found'")
     assert missing > 0 and imported.summary["errors_by_reason"] == {"file not found": missing}
