@@ -18,9 +18,10 @@ same tree makes, table for table.
 - **Batched.**  The store commits every ``STORE_BATCH_PAGES`` pages (see
   ``pipeline.store``): a killed import loses at most one batch, whose files
   are read again by the next run (their rows did not land).
-- **Bounded.**  At most a few files per worker are in flight, one folder's
-  stored states are read at a time, and the end-of-walk pass streams the
-  ``pages`` rows: memory does not grow with the record.
+- **Bounded.**  Files go to the workers 16 at a time, at most two such trips
+  per worker in flight; one folder's stored states are read at a time, and the
+  end-of-walk pass streams the ``pages`` rows: memory does not grow with the
+  record.
 - **At the end**, the pages the mirror knows below the checkout whose file is
   missing (a dangling link, a file ``git pull`` deleted) are asked for as
   ``file://`` requests, as a crawl would: each is recorded "file not found",
