@@ -84,15 +84,15 @@ def extract_page(body: bytes, url: str, words: bool = False) -> Extracted:
 
     What the source checker runs in its parse pool (:mod:`crawler.parse_pool`): the
     bytes go to the worker process, the small :class:`Extracted` comes back."""
-    html = body.decode("utf-8", "replace")
-    found = extract(html, url)
+    found = extract(body.decode("utf-8", "replace"), url)
     if words:
-        found.words = sorted(tokens(html))
+        found.words = page_words(body)
     return found
 
 
 def page_words(body: bytes) -> list[str]:
-    """A page's :func:`tokens`, sorted, from its bytes: how a host's probe answer is kept."""
+    """A page's :func:`tokens`, sorted, from its bytes: what the soft-404 comparison reads of a
+    host's probe answer and of its pages."""
     return sorted(tokens(body.decode("utf-8", "replace")))
 
 

@@ -140,9 +140,12 @@ class CheckoutSpider(EventSiteSpider):
 
     async def _items(self, trip: list, readings: asyncio.Future) -> list[PageItem]:
         found = await readings
-        return [self._item(*file, reading) for file, reading in zip(trip, found, strict=True)]
+        return [
+            self._item(url, mtime, known, reading)
+            for (url, _path, mtime, known), reading in zip(trip, found, strict=True)
+        ]
 
-    def _item(self, url: str, _path: Path, mtime: int, known, found: FileReading) -> PageItem:
+    def _item(self, url: str, mtime: int, known, found: FileReading) -> PageItem:
         item = PageItem(
             url=url,
             kind="error",

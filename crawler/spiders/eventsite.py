@@ -146,9 +146,14 @@ class EventSiteSpider(UsesParsePool, ReadsFrontier, Spider):
         while self._room() <= 0:
             await asyncio.sleep(0.05)
 
+    @functools.cached_property
+    def requests_ahead(self) -> int:
+        return self.settings.getint("REQUESTS_AHEAD")
+
     def _room(self) -> int:
-        """How many more requests the scheduler may hold (``REQUESTS_AHEAD``; 0: no limit)."""
-        most = self.settings.getint("REQUESTS_AHEAD")
+        """How many more requests the scheduler may hold (``REQUESTS_AHEAD``; 0: no limit).
+        Asked for every followed link: the setting is read once."""
+        most = self.requests_ahead
         scheduler = self.crawler.engine.scheduler if self.crawler.engine else None
         if not most or scheduler is None or not hasattr(scheduler, "__len__"):  # cannot say
             return 1
