@@ -1,6 +1,7 @@
 """Import a checkout at the parse limit: ``run --checkout`` against a bare parse loop and a file:// crawl.
 
-    python benchmarks/checkout_import.py [--events 3000] [--scale 10000,50000,110000 [--scale-bare]] [--crawl]
+    python benchmarks/checkout_import.py [--events 3000] [--scale 10000,50000,110000 [--scale-bare]]
+        [--crawl] [--ceiling]
 
 Everything is measured in the same run on the same generated record
 (``crawler/testing/sitegen.py``: 10% of events also under a first-version
@@ -12,7 +13,10 @@ slug, dangling related links), as ratios:
 * **checkout import**: ``python -m crawler run --checkout DIR`` into a new mirror;
 * **file:// crawl** (``--crawl``): ``python -m crawler run --start-url file://DIR/index.md``,
   the way a checkout was mirrored before ``--checkout``; with ``--crawl-code DIR``, run
-  from another checkout of this project (e.g. a worktree of an older commit).
+  from another checkout of this project (e.g. a worktree of an older commit);
+* **ceiling** (``--ceiling``): the same import with a store that writes nothing
+  (``no_store.py``, no dedupe either): what the walk, the pool and Scrapy's engine
+  allow before a row is written.
 
 Files/s count the record's files (``*.md``), so the three rates compare.
 With ``--scale``, each size is imported into a new mirror and the cost per
@@ -32,6 +36,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from no_store import CEILING_PIPELINES
 from run import NOW, crawl  # benchmarks/run.py, beside this script
 
 from crawler.parse_pool import default_processes
@@ -40,6 +45,7 @@ from pipeline.page_reading import ReadingRules, read_page
 from pipeline.urls import SiteRoot, canonical_url
 
 PER_DAY = 40
+HERE = Path(__file__).resolve().parent
 
 
 def _parse_files(paths: list[str], root_url: str) -> int:
@@ -69,7 +75,16 @@ def run(db: Path, *args: str, code: Path | None = None) -> tuple[dict, float, in
     return crawl(db, "--now", NOW, *args, code=code)
 
 
-def compare(work: Path, events: int, with_crawl: bool, crawl_code: Path | None) -> dict:
+def ceiling(db: Path, root: Path) -> float:
+    """Wall seconds of the import of ``root`` with a store that writes nothing."""
+    pipelines = ("-s", f"ITEM_PIPELINES={CEILING_PIPELINES}")
+    _, wall, _ = crawl(db, "--now", NOW, "--checkout", str(root), *pipelines, modules=HERE)
+    return wall
+
+
+def compare(
+    work: Path, events: int, with_crawl: bool, crawl_code: Path | None, with_ceiling: bool = False
+) -> dict:
     site = generate(work / "site", days=max(1, events // PER_DAY), events_per_day=PER_DAY)
     files = len(list(site.root.rglob("*.md")))
     processes = default_processes()
@@ -84,6 +99,8 @@ def compare(work: Path, events: int, with_crawl: bool, crawl_code: Path | None) 
     figures["import_events"] = summary["events_new"]
     _, wall, _ = run(work / "import.db", "--checkout", str(site.root))
     figures["reimport_seconds"] = wall
+    if with_ceiling:
+        figures["ceiling"] = files / ceiling(work / "ceiling.db", site.root)
     if with_crawl:
         start = (site.root / "index.md").as_uri()
         summary, wall, rss = run(work / "crawl.db", "--start-url", start, code=crawl_code)
@@ -93,7 +110,7 @@ def compare(work: Path, events: int, with_crawl: bool, crawl_code: Path | None) 
     return figures
 
 
-def scale(work: Path, sizes: list[int], with_bare: bool = False) -> list[dict]:
+def scale(work: Path, sizes: list[int], with_bare: bool = False, with_ceiling: bool = False) -> list[dict]:
     rows = []
     for events in sizes:
         folder = work / f"scale-{events}"
@@ -114,6 +131,8 @@ def scale(work: Path, sizes: list[int], with_bare: bool = False) -> list[dict]:
         if with_bare:  # the parse limit on this record: the start-up costs are a smaller share
             _, seconds = bare_loop(site.root, default_processes())
             rows[-1]["bare_n"], rows[-1]["import_vs_bare"] = files / seconds, seconds / wall
+        if with_ceiling:  # nothing stored: the share of the import's time that is the store's
+            rows[-1]["ceiling_seconds"] = ceiling(folder / "ceiling.db", site.root)
         print(json.dumps(rows[-1]), file=sys.stderr, flush=True)
         subprocess.run(["rm", "-rf", str(folder)], check=False)
     return rows
@@ -126,11 +145,12 @@ def main() -> None:
     parser.add_argument("--crawl-code", type=Path, help="Run the file:// crawl from this checkout.")
     parser.add_argument("--scale", default="", help="Comma-separated record sizes (events) to import.")
     parser.add_argument("--scale-bare", action="store_true", help="Also time the bare loop at each size.")
+    parser.add_argument("--ceiling", action="store_true", help="Also time the import storing nothing.")
     parser.add_argument("--json", type=Path, help="Write the figures here too.")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
-        figures = {"compare": compare(work, args.events, args.crawl, args.crawl_code)}
+        figures = {"compare": compare(work, args.events, args.crawl, args.crawl_code, args.ceiling)}
         f = figures["compare"]
         print(
             f"{f['events']} events, {f['files']} files, {f['processes']} processes\n"
@@ -140,6 +160,11 @@ def main() -> None:
             f" peak RSS {f['import_rss']} MB) = {f['import'] / f['bare_n']:.2f}x the bare loop;"
             f" re-import with nothing changed {f['reimport_seconds']:.1f} s"
         )
+        if args.ceiling:
+            print(
+                f"import storing nothing: {f['ceiling']:.0f} files/s = {f['ceiling'] / f['bare_n']:.2f}x"
+                " the bare loop"
+            )
         if args.crawl:
             print(
                 f"file:// crawl: {f['crawl']:.0f} files/s ({f['crawl_seconds']:.1f} s); import ="
@@ -147,13 +172,15 @@ def main() -> None:
             )
         sizes = [int(n) for n in args.scale.split(",") if n]
         if sizes:
-            figures["scale"] = scale(work, sizes, args.scale_bare)
+            figures["scale"] = scale(work, sizes, args.scale_bare, args.ceiling)
             for row in figures["scale"]:
                 bare = (
                     f"; bare loop {row['bare_n']:.0f} files/s, import = {row['import_vs_bare']:.2f}x"
                     if "bare_n" in row
                     else ""
                 )
+                if "ceiling_seconds" in row:
+                    bare += f"; storing nothing {row['ceiling_seconds']:.1f} s"
                 print(
                     f"{row['events']} events ({row['files']} files): {row['seconds']:.1f} s,"
                     f" {row['ms_per_event']:.2f} ms/event, peak RSS {row['rss_mb']} MB,"

@@ -61,12 +61,16 @@ def timed(
     return proc, wall, int(match[1]) // 1024 if match else 0
 
 
-def crawl(db: Path, *args: str, code: Path | None = None) -> tuple[dict, float, int]:
+def crawl(
+    db: Path, *args: str, code: Path | None = None, modules: Path | None = None
+) -> tuple[dict, float, int]:
     """``python -m crawler run --json`` into ``db``: its summary, wall seconds and peak RSS (MB).
 
-    With ``code``, the crawler of that checkout (a worktree of an older commit) runs instead."""
+    With ``code``, the crawler of that checkout (a worktree of an older commit) runs instead;
+    ``modules`` is a folder the crawl may import from too (a benchmark's own pipeline)."""
     cmd = [sys.executable, "-m", "crawler", "run", "--db", str(db), "--json", "-s", "CHECK_SOURCES=False"]
-    env = {**os.environ, "PYTHONPATH": str(code)} if code else None
+    path = os.pathsep.join(str(p) for p in (code, modules) if p)
+    env = {**os.environ, "PYTHONPATH": path} if path else None
     proc, wall, rss = timed([*cmd, *args], code, env)
     if proc.returncode != 0:
         raise RuntimeError(proc.stderr[-2000:])
