@@ -231,5 +231,7 @@ def run_worker(settings: Settings, redis_url: str, name: str | None = None, idle
     return {
         "results_pushed": worker.stats.get_value("mirror/results_pushed", 0),
         "tasks_taken_over": worker.stats.get_value("mirror/tasks_taken_over", 0),
+        # Soft-404 hosts' good pages whose words were taken here, not on the writer's loop.
+        "page_words_in_pool": worker.stats.get_value("mirror/page_words_in_pool", 0),
         "finish_reason": worker.stats.get_value("finish_reason"),
     }

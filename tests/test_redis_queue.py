@@ -168,8 +168,8 @@ class Processes:
         self.named[name] = self._start(name, [*args, *self.world.settings])
         return self.named[name]
 
-    def writer(self, db: Path, name: str = "writer") -> subprocess.Popen:
-        args = ["check-links", "--redis", self.url, "--db", str(db), "--now", NOW, "--json"]
+    def writer(self, db: Path, name: str = "writer", *more: str) -> subprocess.Popen:
+        args = ["check-links", "--redis", self.url, "--db", str(db), "--now", NOW, "--json", *more]
         return self._start(name, [*args, *self.world.settings])
 
     def wait_for_workers(self, client, n: int, timeout: float = 30) -> None:
@@ -306,6 +306,22 @@ def test_three_workers_check_each_source_once_politely_as_one_process_would(
     assert len(asked) > HOSTS and not any(
         row["archive_url"] for row in queued.values() if not row["archive_checked_at"]
     )
+
+    # A second round, every source again, by new workers: the probes of the first are fresh, so
+    # none is on the streams, and each check of the soft-404 host tells its worker so; the
+    # worker takes the pages' words in its pool (for the comparison), not the writer on its loop.
+    procs.stop()
+    for n in range(3):
+        procs.worker(f"v{n}")
+    procs.wait_for_workers(redis_server.client(), 3)
+    world.forget_requests()
+    finished(procs.writer(mirror, "writer-2", "--all"))
+    asked = sorted(path for path in world.hosts[SOFT].requests if path != "/robots.txt")
+    assert asked == [f"/news/{SOFT}/{page}.html" for page in "abcd"]
+    procs.stop()
+    said = [json.loads(Path(procs.named[f"v{n}"].log_path).read_text().splitlines()[-1]) for n in range(3)]
+    assert sum(s["page_words_in_pool"] for s in said) == 4, said
+    assert collections.Counter(row["outcome"] for row in outcome_of(mirror).values())["soft404"] == 4
 
 
 def test_a_worker_killed_mid_round_leaves_its_checks_to_another(world, mirror, procs, redis_server):

@@ -135,8 +135,11 @@ class Keys:
 # -- tasks: writer → workers ------------------------------------------------------
 
 
-def check_task(round_id: int, source_id: int, url: str) -> dict:
-    return {"kind": "check", "round": round_id, "source_id": source_id, "url": url}
+def check_task(round_id: int, source_id: int, url: str, soft_host: bool = False) -> dict:
+    """``soft_host``: the mirror's probe says the host answers made-up URLs with a page, so the
+    worker takes a good page's words in its pool (the probe is not on the stream to tell it)."""
+    task = {"kind": "check", "round": round_id, "source_id": source_id, "url": url}
+    return {**task, "soft_host": 1} if soft_host else task
 
 
 def probe_task(round_id: int, host: str, sample_url: str) -> dict:
@@ -152,6 +155,7 @@ def read_task(fields: dict) -> dict:
     task["round"] = int(task["round"])
     if "source_id" in task:
         task["source_id"] = int(task["source_id"])
+    task["soft_host"] = task.get("soft_host") == "1"
     return task
 
 

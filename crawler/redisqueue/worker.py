@@ -355,6 +355,8 @@ class RedisWorkerSpider(SourceCheckSpider):
             return
         self.task_of_source[data["source_id"]].append(task)
         host = redisq.host_of(data["url"])
+        if data["soft_host"]:
+            self.soft_hosts.add(host)
         if host in self.probing:
             self.waiting.setdefault(host, []).append((data["source_id"], data["url"]))
         else:

@@ -261,6 +261,8 @@ async def enqueue_due(spider, redis, keys) -> int:
             ]
             due = played[: spider.limit] if spider.limit else played
         to_probe = frontier.hosts_to_probe(due)
+        # A probed host's worker learns from the probe; the others are told with each check.
+        soft = frontier.soft_hosts({redisq.host_of(url) for _, url in due} - to_probe.keys())
     stored = spider._stored()
     queued = {int(s) for s in await redis.smembers(keys.queued(spider.run_id))}
     todo = [(s, url) for s, url in due if s not in stored and s not in queued]
@@ -276,7 +278,7 @@ async def enqueue_due(spider, redis, keys) -> int:
             if host in to_probe:
                 pipe.xadd(stream, redisq.probe_task(spider.run_id, host, to_probe[host]))
             for source_id, url in sources:
-                pipe.xadd(stream, redisq.check_task(spider.run_id, source_id, url))
+                pipe.xadd(stream, redisq.check_task(spider.run_id, source_id, url, host in soft))
                 pipe.sadd(keys.queued(spider.run_id), source_id)
                 added += 1
         await pipe.execute()

@@ -223,6 +223,8 @@ class SourceCheckSpider(UsesParsePool, Spider):
             return
         self.crawler.stats.inc_value("mirror/source_texts_extracted")
         words = urlsplit(item.url).netloc.lower() in self.soft_hosts
+        if words:
+            self.crawler.stats.inc_value("mirror/page_words_in_pool")
         try:
             item.extracted = await self.parse_pool.run(extract_page, item.body, final_url or "", words)
         except PoolBroken as exc:
