@@ -223,8 +223,6 @@ class SourceCheckSpider(UsesParsePool, Spider):
             return
         self.crawler.stats.inc_value("mirror/source_texts_extracted")
         words = urlsplit(item.url).netloc.lower() in self.soft_hosts
-        if words:
-            self.crawler.stats.inc_value("mirror/page_words_in_pool")
         try:
             item.extracted = await self.parse_pool.run(extract_page, item.body, final_url or "", words)
         except PoolBroken as exc:
@@ -232,6 +230,9 @@ class SourceCheckSpider(UsesParsePool, Spider):
             # stands; the text is kept by the next good check.
             item.extracted = Extracted(failed=str(exc))
             item.detail = f"text not kept: {exc}"
+        else:
+            if words:
+                self.crawler.stats.inc_value("mirror/page_words_in_pool")
 
     def failed(self, failure):
         request = failure.request
