@@ -70,16 +70,17 @@ def bare_loop(root: Path, processes: int) -> tuple[int, float]:
     return done, time.monotonic() - started
 
 
-def run(db: Path, *args: str, code: Path | None = None) -> tuple[dict, float, int]:
+def run(
+    db: Path, *args: str, code: Path | None = None, modules: Path | None = None
+) -> tuple[dict, float, int]:
     """A crawl's JSON summary, its wall seconds and its process's peak RSS (MB), at ``NOW``."""
-    return crawl(db, "--now", NOW, *args, code=code)
+    return crawl(db, "--now", NOW, *args, code=code, modules=modules)
 
 
 def ceiling(db: Path, root: Path) -> float:
     """Wall seconds of the import of ``root`` with a store that writes nothing."""
     pipelines = ("-s", f"ITEM_PIPELINES={CEILING_PIPELINES}")
-    _, wall, _ = crawl(db, "--now", NOW, "--checkout", str(root), *pipelines, modules=HERE)
-    return wall
+    return run(db, "--checkout", str(root), *pipelines, modules=HERE)[1]
 
 
 def compare(

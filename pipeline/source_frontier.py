@@ -79,11 +79,12 @@ class SourceFrontier:
                 wanted[host] = url
         return wanted
 
-    def soft_hosts(self, hosts) -> set[str]:
-        """Of ``hosts``, those whose stored probe was answered with a page (2xx): their good
-        pages are compared with it (a soft 404?), so the spider has their words taken."""
+    def soft_hosts(self, due: list[tuple[int, str]], probing) -> set[str]:
+        """Hosts of ``due`` not ``probing`` now whose stored probe was answered with a page (2xx):
+        their good pages are compared with it (a soft 404?), so their words are taken in the pool.
+        (A host probed now is known by its probe's answer.)"""
         soft = set()
-        for host in hosts:
+        for host in {urlsplit(url).netloc.lower() for _, url in due} - set(probing):
             row = self.conn.execute("SELECT probe_status FROM hosts WHERE host = ?", [host]).fetchone()
             if row and row[0] is not None and 200 <= row[0] < 300:
                 soft.add(host)

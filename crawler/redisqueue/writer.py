@@ -262,7 +262,7 @@ async def enqueue_due(spider, redis, keys) -> int:
             due = played[: spider.limit] if spider.limit else played
         to_probe = frontier.hosts_to_probe(due)
         # A probed host's worker learns from the probe; the others are told with each check.
-        soft = frontier.soft_hosts({redisq.host_of(url) for _, url in due} - to_probe.keys())
+        soft = frontier.soft_hosts(due, to_probe)
     stored = spider._stored()
     queued = {int(s) for s in await redis.smembers(keys.queued(spider.run_id))}
     todo = [(s, url) for s, url in due if s not in stored and s not in queued]

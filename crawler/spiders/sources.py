@@ -150,8 +150,7 @@ class SourceCheckSpider(UsesParsePool, Spider):
                     )
                 self.crawler.stats.set_value("mirror/sources_not_played", left)
             to_probe = frontier.hosts_to_probe(due)
-            hosts = {urlsplit(url).netloc.lower() for _, url in due}
-            self.soft_hosts = frontier.soft_hosts(hosts - to_probe.keys())
+            self.soft_hosts = frontier.soft_hosts(due, to_probe)
         for source_id, url in due:
             host = urlsplit(url).netloc.lower()
             if host in to_probe:
